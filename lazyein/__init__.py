@@ -1,0 +1,15 @@
+"""lazyein: lazy tensor expressions, expanded, de-structured and contracted within a budget."""
+
+from .api import (LazyTensor, add, compute, concatenate, diagonal, dot, einsum, eye, kron, lazy,
+                  lazy_einsum, matmul, moveaxis, multiply, pad, reshape, stack, subtract,
+                  swapaxes, tensordot, trace, transpose)
+from .errors import LazyeinError, MemoryBudgetError, ShapeError, SubscriptError
+from .plan import Plan
+
+__all__ = [
+    "LazyTensor", "Plan", "lazy", "eye", "lazy_einsum", "einsum", "add", "subtract", "multiply",
+    "matmul", "dot", "tensordot", "transpose", "moveaxis", "swapaxes", "reshape", "kron", "pad",
+    "stack", "concatenate", "trace", "diagonal", "compute",
+    "LazyeinError", "SubscriptError", "ShapeError", "MemoryBudgetError",
+]
+__version__ = "0.1.0"

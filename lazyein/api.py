@@ -1,0 +1,751 @@
+"""The user-facing API: LazyTensor and the functions that build expressions; all validation."""
+
+from __future__ import annotations
+
+import numbers
+import operator
+import re
+from collections import OrderedDict
+import numpy as np
+
+from .errors import MemoryBudgetError, ShapeError, SubscriptError
+from .execute import run_steps
+from .ir import Leaf, Node, Op, toposort
+from .plan import Plan, build_plan
+from .printing import describe_op
+from .subscripts import parse_einsum, split_interleaved
+
+__all__ = [
+    "LazyTensor", "lazy", "eye", "lazy_einsum", "einsum", "add", "subtract", "multiply",
+    "matmul", "dot", "tensordot", "transpose", "moveaxis", "swapaxes", "reshape", "kron", "pad",
+    "stack", "concatenate", "trace", "diagonal", "compute", "parse_bytes",
+]
+
+_SCALARS = (numbers.Number, np.generic)
+
+
+class LazyTensor:
+    """A lazy expression: its shape and dtype are known, its value is computed on request.
+
+    >>> import numpy as np, lazyein as le
+    >>> t = le.lazy(np.ones((2, 3))) @ le.lazy(np.ones((3, 4)))
+    >>> t.shape, t.dtype.name
+    ((2, 4), 'float64')
+    >>> t.compute()[0, 0]
+    np.float64(3.0)
+    """
+
+    __slots__ = ("node",)
+    __array_ufunc__ = None  # ndarray @ t, x + t and friends defer to us instead of computing
+
+    def __init__(self, node: Node):
+        self.node = node
+
+    shape = property(lambda self: self.node.shape, doc="The result's shape.")
+    dtype = property(lambda self: self.node.dtype, doc="The result's dtype (numpy's rules).")
+    ndim = property(lambda self: len(self.node.shape), doc="The result's number of axes.")
+    size = property(lambda self: self.node.size, doc="The result's number of elements.")
+    nbytes = property(lambda self: self.node.size * self.node.dtype.itemsize,
+                      doc="The result's bytes.")
+
+    def __repr__(self):
+        return (f"<LazyTensor shape={self.shape} dtype={self.dtype.name} "
+                f"op={describe_op(self.node)}>")
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d LazyTensor")
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        result = self.compute()
+        return result if dtype is None else result.astype(dtype, copy=False)
+
+    def compute(self, max_bytes=None, out=None, progress=False) -> np.ndarray:
+        """Evaluate the expression.
+
+        Args:
+            max_bytes: bound on working memory (bytes, or a string such as ``"64MB"``).
+            out: an array of the result's shape and a dtype the result casts to safely.
+            progress: show a progress bar over the evaluation's steps.
+
+        Returns:
+            The result as a new ndarray, or `out`.
+
+        Raises:
+            MemoryBudgetError: no plan fits in `max_bytes`.
+        """
+        return _compute((self,), max_bytes, out, progress)[0]
+
+    def explain(self, max_bytes=None) -> Plan:
+        """The plan `compute` would run: terms, contraction orders, FLOPs, peak bytes."""
+        plan = build_plan((self.node,))
+        _check_budget(plan, parse_bytes(max_bytes), extra=0)
+        return plan
+
+    # -- operators ------------------------------------------------------------------------
+    def __add__(self, other):
+        return add(self, other)
+
+    def __radd__(self, other):
+        return add(other, self)
+
+    def __sub__(self, other):
+        return subtract(self, other)
+
+    def __rsub__(self, other):
+        return subtract(other, self)
+
+    def __neg__(self):
+        return LazyTensor(_negate(self.node))
+
+    def __pos__(self):
+        return self
+
+    def __mul__(self, other):
+        return multiply(self, other)
+
+    def __rmul__(self, other):
+        return multiply(other, self)
+
+    def __truediv__(self, other):
+        if not isinstance(other, _SCALARS) or isinstance(other, LazyTensor):
+            raise TypeError(f"a LazyTensor can only be divided by a scalar, not by "
+                            f"{type(other).__name__}: elementwise division is not multilinear")
+        return LazyTensor(_scale(self.node, other, np.true_divide))
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(other, self)
+
+    @property
+    def T(self):
+        return transpose(self)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], numbers.Integral)):
+            axes = axes[0]
+        return transpose(self, axes or None)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
+            shape = shape[0]
+        return reshape(self, shape)
+
+    def sum(self, axis=None, keepdims=False):
+        """Sum over `axis` (an int, a tuple of ints, or None for all), as ``np.sum``."""
+        axes = _normalize_axes(axis, self.ndim, "sum")
+        kept = [i for i in range(self.ndim) if i not in axes]
+        node = _einsum_node(_cast_for_sum(self.node), [list(range(self.ndim))], kept)
+        if keepdims:
+            node = Node(Op.RESHAPE, (node,), tuple(1 if i in axes else d
+                                                   for i, d in enumerate(self.shape)))
+        return LazyTensor(node)
+
+
+# -- leaves -------------------------------------------------------------------------------
+
+def lazy(x, name: str | None = None) -> LazyTensor:
+    """Wrap an array (anything ``np.asarray`` accepts) as a lazy leaf, without copying.
+
+    >>> import numpy as np, lazyein as le
+    >>> le.lazy(np.zeros((2, 3)), name="A")
+    <LazyTensor shape=(2, 3) dtype=float64 op=input 'A'>
+    """
+    if isinstance(x, LazyTensor):
+        if name is None:
+            return x
+        raise TypeError("lazy() wraps arrays; to name a LazyTensor, wrap its input")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str, not {type(name).__name__}")
+    return LazyTensor(Node(Op.LEAF, arg=Leaf(_as_array(x), name)))
+
+
+def eye(N, M=None, k=0, dtype=float) -> LazyTensor:
+    """The identity (or offset diagonal) with ``np.eye`` semantics, never materialized.
+
+    >>> import lazyein as le
+    >>> le.eye(2, 3, k=1).compute()
+    array([[0., 1., 0.],
+           [0., 0., 1.]])
+    """
+    n = _count(N, "N")
+    m = n if M is None else _count(M, "M")
+    k = _integer(k, "k")
+    dtype = np.dtype(dtype)
+    _check_numeric(dtype)
+    return LazyTensor(Node(Op.EYE, arg=(n, m, k, dtype)))
+
+
+# -- einsum -------------------------------------------------------------------------------
+
+def lazy_einsum(*args) -> LazyTensor:
+    """``np.einsum``'s whole grammar, lazily: explicit or implicit output, ``...``,
+    repeated labels, size-1 broadcasting, and the interleaved sublist form.
+
+    Raises:
+        SubscriptError: malformed subscripts or a wrong number of operands.
+        ShapeError: a label given sizes that do not broadcast.
+
+    >>> import numpy as np, lazyein as le
+    >>> le.lazy_einsum("ij,jk->ik", np.ones((2, 3)), np.ones((3, 4))).shape
+    (2, 4)
+    """
+    if not args:
+        raise SubscriptError("einsum needs subscripts and operands")
+    if isinstance(args[0], str):
+        subscripts, operands = args[0], list(args[1:])
+    else:
+        subscripts, operands = split_interleaved(args)
+    nodes = [_node(x, weak=False) for x in operands]
+    inputs, output, _ = parse_einsum(subscripts, tuple(n.shape for n in nodes))
+    return LazyTensor(_einsum_node(nodes, inputs, output))
+
+
+einsum = lazy_einsum
+
+
+def _einsum_node(nodes, inputs, output) -> Node:
+    """An EINSUM node with labels renumbered by first appearance, so equal maths interns."""
+    if isinstance(nodes, Node):
+        nodes = [nodes]
+    names: dict[int, int] = {}
+    inputs = tuple(tuple(names.setdefault(ix, len(names)) for ix in labels) for labels in inputs)
+    output = tuple(names[ix] for ix in output)
+    return Node(Op.EINSUM, tuple(nodes), (inputs, output))
+
+
+# -- elementwise ----------------------------------------------------------------------------
+
+def add(a, b) -> LazyTensor:
+    """``a + b`` with numpy broadcasting."""
+    x, y = _node(a), _node(b)
+    _broadcast("add", x.shape, y.shape)
+    return LazyTensor(Node(Op.ADD, (x, y)))
+
+
+def subtract(a, b) -> LazyTensor:
+    """``a - b`` with numpy broadcasting."""
+    x, y = _node(a), _node(b)
+    if x.dtype == bool and y.dtype == bool:
+        raise TypeError("numpy boolean subtract, the `-` operator, is not supported; "
+                        "use logical operations on computed results instead")
+    _broadcast("subtract", x.shape, y.shape)
+    return LazyTensor(Node(Op.ADD, (x, _negate(y))))
+
+
+def multiply(a, b) -> LazyTensor:
+    """``a * b``: scaling by a scalar, or the elementwise product with numpy broadcasting."""
+    if isinstance(b, _SCALARS) and not isinstance(a, _SCALARS):
+        return LazyTensor(_scale(_node(a), b, np.multiply))
+    if isinstance(a, _SCALARS) and not isinstance(b, _SCALARS):
+        return LazyTensor(_scale(_node(b), a, np.multiply, scalar_first=True))
+    x, y = _node(a), _node(b)
+    shape = _broadcast("multiply", x.shape, y.shape)
+    n = len(shape)
+    return LazyTensor(_einsum_node([x, y], [tuple(range(n - len(x.shape), n)),
+                                            tuple(range(n - len(y.shape), n))], range(n)))
+
+
+def _negate(node: Node) -> Node:
+    if node.dtype == bool:
+        raise TypeError("the numpy boolean negative, the `-` operator, is not supported")
+    return Node(Op.SCALE, (node,), (-1, node.dtype))  # -x keeps x's dtype, unsigned included
+
+
+def _scale(node: Node, scalar, ufunc, scalar_first=False) -> Node:
+    """`node` times (or divided by) a scalar, with the dtype numpy's `ufunc` would give."""
+    if isinstance(scalar, (str, bytes)) or not isinstance(scalar, _SCALARS):
+        raise TypeError(f"expected a numeric scalar, got {type(scalar).__name__}")
+    probe = np.ones((), node.dtype) if not (node.op is Op.LEAF and node.arg.weak) else \
+        node.arg.array.item()
+    with np.errstate(all="ignore"):
+        args = (scalar, probe) if scalar_first else (probe, scalar)
+        dtype = np.result_type(ufunc(*args))
+        value = scalar.item() if isinstance(scalar, np.generic) else scalar
+        coeff = value if ufunc is np.multiply else np.true_divide(1.0, value).item()
+    if isinstance(coeff, bool):
+        coeff = int(coeff)
+    return Node(Op.SCALE, (node,), (coeff, dtype))
+
+
+# -- products -----------------------------------------------------------------------------
+
+def matmul(a, b) -> LazyTensor:
+    """``a @ b`` with ``np.matmul`` semantics (1-D promotion, broadcast batch axes)."""
+    x, y = _node(a, weak=False), _node(b, weak=False)
+    if x.shape == () or y.shape == ():
+        raise ShapeError(f"matmul: operand {0 if x.shape == () else 1} is 0-d; matmul needs "
+                         "at least 1 dimension (use * to scale)")
+    i, j, k = 0, 1, 2
+    xl = (j,) if len(x.shape) == 1 else (i, j)
+    yl = (j,) if len(y.shape) == 1 else (j, k)
+    nx, ny = x.shape[-1], y.shape[-2] if len(y.shape) > 1 else y.shape[0]
+    if nx != ny:
+        raise ShapeError(f"matmul: the last axis of the first operand (size {nx}, shape "
+                         f"{x.shape}) must match the {'only' if len(y.shape) == 1 else 'second-to-last'} "
+                         f"axis of the second (size {ny}, shape {y.shape})")
+    bx, by = x.shape[:-2], y.shape[:-2]
+    batch = _broadcast("matmul batch axes of", bx, by)
+    nb = len(batch)
+    labels_b = tuple(range(3, 3 + nb))
+    out = labels_b + tuple(ix for ix in (i if len(x.shape) > 1 else None,
+                                         k if len(y.shape) > 1 else None) if ix is not None)
+    return LazyTensor(_einsum_node([x, y], [labels_b[nb - len(bx):] + xl,
+                                            labels_b[nb - len(by):] + yl], out))
+
+
+def dot(a, b) -> LazyTensor:
+    """``np.dot``: products of scalars, inner products, matmul, and the N-D sum-product over
+    the last axis of `a` and the second-to-last of `b`."""
+    x, y = _node(a, weak=False), _node(b, weak=False)
+    if x.shape == () or y.shape == ():
+        return multiply(LazyTensor(x), LazyTensor(y))
+    nx, ny = len(x.shape), len(y.shape)
+    yc = 0 if ny == 1 else ny - 2
+    if x.shape[-1] != y.shape[yc]:
+        raise ShapeError(f"dot: shapes {x.shape} and {y.shape} not aligned: axis {nx - 1} of "
+                         f"the first (size {x.shape[-1]}) != axis {yc} of the second "
+                         f"(size {y.shape[yc]})")
+    xl = tuple(range(nx))
+    c = xl[-1]
+    yl = tuple(range(nx, nx + ny))
+    yl = yl[:yc] + (c,) + yl[yc + 1:]
+    out = xl[:-1] + tuple(ix for ix in yl if ix != c)
+    return LazyTensor(_einsum_node([x, y], [xl, yl], out))
+
+
+def tensordot(a, b, axes=2) -> LazyTensor:
+    """``np.tensordot``: sum products over `axes` (an int N, or a pair of axis lists)."""
+    x, y = _node(a, weak=False), _node(b, weak=False)
+    nx, ny = len(x.shape), len(y.shape)
+    if isinstance(axes, numbers.Integral) and not isinstance(axes, bool):
+        n = int(axes)
+        if n < 0 or n > min(nx, ny):
+            raise ShapeError(f"tensordot: axes={n} must be between 0 and the smaller number of "
+                             f"dimensions ({nx}, {ny})")
+        ax, ay = list(range(nx - n, nx)), list(range(n))
+    else:
+        try:
+            ax, ay = axes
+        except (TypeError, ValueError):
+            raise ShapeError(f"tensordot: axes must be an int or a pair of axis sequences, "
+                             f"got {axes!r}") from None
+        ax = [ax] if isinstance(ax, numbers.Integral) else list(ax)
+        ay = [ay] if isinstance(ay, numbers.Integral) else list(ay)
+        if len(ax) != len(ay):
+            raise ShapeError(f"tensordot: {len(ax)} axes of the first operand paired with "
+                             f"{len(ay)} of the second")
+        ax = [_axis(i, nx, "tensordot") for i in ax]
+        ay = [_axis(i, ny, "tensordot") for i in ay]
+    for i, j in zip(ax, ay):
+        if x.shape[i] != y.shape[j]:
+            raise ShapeError(f"tensordot: axis {i} of the first operand (size {x.shape[i]}) "
+                             f"does not match axis {j} of the second (size {y.shape[j]})")
+    if len(set(ax)) != len(ax) or len(set(ay)) != len(ay):
+        raise ShapeError("tensordot: an axis is repeated in axes")
+    xl = list(range(nx))
+    yl = list(range(nx, nx + ny))
+    for i, j in zip(ax, ay):
+        yl[j] = xl[i]
+    out = [xl[i] for i in range(nx) if i not in ax] + [yl[j] for j in range(ny) if j not in ay]
+    return LazyTensor(_einsum_node([x, y], [xl, yl], out))
+
+
+def kron(a, b) -> LazyTensor:
+    """``np.kron`` for any numbers of dimensions, as an einsum whose axes are then merged."""
+    x, y = _node(a, weak=False), _node(b, weak=False)
+    n = max(len(x.shape), len(y.shape))
+    x = _prepend_ones(x, n)
+    y = _prepend_ones(y, n)
+    xl, yl = tuple(range(n)), tuple(range(n, 2 * n))
+    product = _einsum_node([x, y], [xl, yl], [ix for pair in zip(xl, yl) for ix in pair])
+    return LazyTensor(Node(Op.RESHAPE, (product,),
+                           tuple(p * q for p, q in zip(x.shape, y.shape))))
+
+
+# -- structure ----------------------------------------------------------------------------
+
+def transpose(a, axes=None) -> LazyTensor:
+    """``np.transpose``: reverse the axes, or permute them by `axes`."""
+    x = _node(a)
+    n = len(x.shape)
+    if axes is None:
+        perm = list(range(n))[::-1]
+    else:
+        perm = [_axis(i, n, "transpose") for i in _int_sequence(axes, "transpose axes")]
+        if sorted(perm) != list(range(n)):
+            raise ShapeError(f"transpose: axes {tuple(axes)} are not a permutation of "
+                             f"{tuple(range(n))}")
+    return LazyTensor(_einsum_node(x, [tuple(range(n))], perm))
+
+
+def moveaxis(a, source, destination) -> LazyTensor:
+    """``np.moveaxis``."""
+    x = _node(a)
+    n = len(x.shape)
+    src = [_axis(i, n, "moveaxis source") for i in _int_sequence(source, "source")]
+    dst = [_axis(i, n, "moveaxis destination") for i in _int_sequence(destination,
+                                                                        "destination")]
+    if len(src) != len(dst):
+        raise ShapeError(f"moveaxis: {len(src)} source axes but {len(dst)} destinations")
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ShapeError("moveaxis: repeated axis in source or destination")
+    order = [i for i in range(n) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(LazyTensor(x), order)
+
+
+def swapaxes(a, axis1, axis2) -> LazyTensor:
+    """``np.swapaxes``."""
+    x = _node(a)
+    n = len(x.shape)
+    i, j = _axis(axis1, n, "swapaxes"), _axis(axis2, n, "swapaxes")
+    perm = list(range(n))
+    perm[i], perm[j] = j, i
+    return transpose(LazyTensor(x), perm)
+
+
+def reshape(a, shape) -> LazyTensor:
+    """``np.reshape`` in C order; one dimension may be -1."""
+    x = _node(a)
+    dims = [_integer(d, "reshape dimension") for d in _int_sequence(shape, "shape")]
+    if dims.count(-1) > 1 or any(d < -1 for d in dims):
+        raise ShapeError(f"reshape: invalid shape {tuple(dims)}: sizes are >= 0 with at most "
+                         "one -1")
+    known = 1
+    for d in dims:
+        known *= d if d != -1 else 1
+    if -1 in dims:
+        if known == 0 or x.size % known:
+            raise ShapeError(f"cannot reshape array of size {x.size} into shape {tuple(dims)}")
+        dims[dims.index(-1)] = x.size // known
+    if _prod(dims) != x.size:
+        raise ShapeError(f"cannot reshape array of size {x.size} (shape {x.shape}) into shape "
+                         f"{tuple(dims)}")
+    dims = tuple(dims)
+    return LazyTensor(x if dims == x.shape else Node(Op.RESHAPE, (x,), dims))
+
+
+def pad(a, pad_width, mode="constant", constant_values=0) -> LazyTensor:
+    """``np.pad`` in constant mode: `a` placed in a frame of `constant_values`."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad mode {mode!r} is not supported: lazyein pads only with "
+                                  "mode='constant' (a multilinear placement)")
+    x = _node(a, weak=False)
+    n = len(x.shape)
+    widths = _per_axis_pairs(pad_width, n, "pad_width", integer=True)
+    if any(w < 0 for pair in widths for w in pair):
+        raise ShapeError(f"pad: widths must be >= 0, got {pad_width!r}")
+    values = _per_axis_pairs(constant_values, n, "constant_values", integer=False)
+    with np.errstate(all="ignore"):
+        constants = tuple(tuple(np.asarray(v).astype(x.dtype).item() for v in pair)
+                          for pair in values)
+    return LazyTensor(Node(Op.PAD, (x,), (widths, constants)))
+
+
+def concatenate(arrays, axis=0) -> LazyTensor:
+    """``np.concatenate``; ``axis=None`` flattens first."""
+    nodes = _node_list(arrays, "concatenate")
+    if axis is None:
+        nodes = [n if len(n.shape) == 1 else Node(Op.RESHAPE, (n,), (n.size,)) for n in nodes]
+        axis = 0
+    first = nodes[0].shape
+    if not first:
+        raise ShapeError("concatenate: zero-dimensional arrays cannot be concatenated")
+    axis = _axis(axis, len(first), "concatenate")
+    for i, n in enumerate(nodes[1:], 1):
+        if len(n.shape) != len(first) or any(p != q for k, (p, q) in
+                                              enumerate(zip(n.shape, first)) if k != axis):
+            raise ShapeError(f"concatenate: array {i} has shape {n.shape}, which does not "
+                             f"match array 0's {first} outside axis {axis}")
+    if len(nodes) == 1:
+        return LazyTensor(nodes[0])
+    return LazyTensor(Node(Op.CONCAT, tuple(nodes), axis))
+
+
+def stack(arrays, axis=0) -> LazyTensor:
+    """``np.stack``: join equal-shaped arrays along a new axis."""
+    nodes = _node_list(arrays, "stack")
+    shape = nodes[0].shape
+    for i, n in enumerate(nodes[1:], 1):
+        if n.shape != shape:
+            raise ShapeError(f"stack: all input arrays must have the same shape; array 0 has "
+                             f"{shape}, array {i} has {n.shape}")
+    axis = _axis(axis, len(shape) + 1, "stack")
+    expanded = shape[:axis] + (1,) + shape[axis:]
+    return concatenate([LazyTensor(Node(Op.RESHAPE, (n,), expanded)) for n in nodes], axis)
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1) -> LazyTensor:
+    """``np.diagonal``: the diagonal moves to the last axis."""
+    x = _node(a)
+    n = len(x.shape)
+    if n < 2:
+        raise ShapeError(f"diagonal: needs at least 2 dimensions, got shape {x.shape}")
+    i, j = _axis(axis1, n, "diagonal"), _axis(axis2, n, "diagonal")
+    if i == j:
+        raise ShapeError("diagonal: axis1 and axis2 cannot be the same")
+    offset = _integer(offset, "offset")
+    rest = [k for k in range(n) if k not in (i, j)]
+    if offset == 0 and x.shape[i] == x.shape[j]:
+        labels = list(range(n))
+        labels[j] = labels[i]
+        return LazyTensor(_einsum_node(x, [labels], rest + [i]))
+    # an offset diagonal selects through two offset identities: free index arithmetic
+    ni, nj = x.shape[i], x.shape[j]
+    length = max(0, min(ni, nj - offset) if offset >= 0 else min(ni + offset, nj))
+    d = n
+    select_i = eye(length, ni, k=max(0, -offset), dtype=x.dtype).node
+    select_j = eye(length, nj, k=max(0, offset), dtype=x.dtype).node
+    return LazyTensor(_einsum_node([x, select_i, select_j],
+                                   [tuple(range(n)), (d, i), (d, j)], rest + [d]))
+
+
+def trace(a, offset=0, axis1=0, axis2=1) -> LazyTensor:
+    """``np.trace``: the sum of a diagonal."""
+    diag = diagonal(a, offset, axis1, axis2)
+    return diag.sum(axis=-1)
+
+
+# -- evaluation ---------------------------------------------------------------------------
+
+def compute(*tensors, max_bytes=None) -> tuple[np.ndarray, ...]:
+    """Evaluate several expressions at once, computing work common to them once.
+
+    >>> import numpy as np, lazyein as le
+    >>> a = le.lazy(np.arange(3.0))
+    >>> le.compute(a + a, a.sum())
+    (array([0., 2., 4.]), array(3.))
+    """
+    return _compute(tuple(tensors), max_bytes, None, False)
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "k": 10**3, "m": 10**6,
+          "g": 10**9, "t": 10**12}
+
+
+def parse_bytes(value) -> int | None:
+    """A byte count from an int or a string such as ``"64MB"`` or ``"1.5GiB"``.
+
+    >>> parse_bytes("1.5GiB"), parse_bytes("64MB"), parse_bytes(None)
+    (1610612736, 64000000, None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError("max_bytes must be an int or a string such as '64MB', not a bool")
+    if isinstance(value, numbers.Integral):
+        if value < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {value}")
+        return int(value)
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*", value)
+        if match is None or match.group(2).lower() not in _UNITS:
+            raise ValueError(f"max_bytes {value!r} is not a size: write a number with an "
+                             f"optional unit from {', '.join(sorted(u for u in _UNITS if u))}")
+        return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    raise TypeError(f"max_bytes must be an int or a string such as '64MB', not "
+                    f"{type(value).__name__}")
+
+
+_PLAN_CACHE: OrderedDict = OrderedDict()
+_PLAN_CACHE_SIZE = 256
+
+
+def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
+    """A key equal for DAGs of equal structure, shapes and dtypes, and the leaves' arrays."""
+    index, key, arrays = {}, [], []
+    for node in toposort(*roots):
+        index[node] = len(index)
+        if node.op is Op.LEAF:
+            leaf = node.arg
+            arrays.append(leaf.array)
+            key.append((node.shape, node.dtype.str, leaf.weak))
+        else:
+            key.append((node.op, node.arg, tuple(index[s] for s in node.src)))
+    return (tuple(key), tuple(index[r] for r in roots)), arrays
+
+
+def _plan_for(roots):
+    key, arrays = _structure(roots)
+    plan = _PLAN_CACHE.get(key)
+    if plan is None:
+        plan = _PLAN_CACHE[key] = build_plan(roots)
+        if len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
+            _PLAN_CACHE.popitem(last=False)
+    else:
+        _PLAN_CACHE.move_to_end(key)
+    return plan, arrays
+
+
+def _check_budget(plan: Plan, budget: int | None, extra: int):
+    need = plan.peak_bytes + extra
+    if budget is not None and need > budget:
+        raise MemoryBudgetError(
+            f"no plan fits in max_bytes={budget:,}: the smallest plan needs {need:,} bytes of "
+            f"working memory (chunked evaluation within a budget is not implemented yet); "
+            f"pass max_bytes >= {need:,}", need)
+
+
+def _compute(tensors, max_bytes, out, progress):
+    roots = tuple(_node(t, weak=False) for t in tensors)
+    budget = parse_bytes(max_bytes)
+    if out is not None:
+        (root,) = roots
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy.ndarray, not {type(out).__name__}")
+        if out.shape != root.shape:
+            raise ShapeError(f"out has shape {out.shape}, but the result has shape {root.shape}")
+        if not np.can_cast(root.dtype, out.dtype, "safe"):
+            raise TypeError(f"out has dtype {out.dtype}, to which the result's {root.dtype} "
+                            "does not cast safely")
+    plan, arrays = _plan_for(roots)
+    # with out=, the result is computed aside and copied, so `out` is untouched on error
+    _check_budget(plan, budget, extra=0 if out is None else root.size * root.dtype.itemsize)
+    env = list(arrays) + [None] * (plan.num_values - plan.num_leaves)
+    bar = _progress_bar(len(plan.steps)) if progress else None
+    try:
+        run_steps(plan.steps, plan.frees, env, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    results = tuple(env[v] for v in plan.outputs)
+    if out is not None:
+        np.copyto(out, results[0], casting="safe")
+        return (out,)
+    return results
+
+
+def _progress_bar(total: int):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise ImportError("progress=True needs tqdm: pip install 'lazyein[progress]'") from None
+    return tqdm(total=total, desc="lazyein", unit="step")
+
+
+# -- input helpers ------------------------------------------------------------------------
+
+def _as_array(x) -> np.ndarray:
+    array = np.asarray(x)
+    _check_numeric(array.dtype)
+    return array
+
+
+def _check_numeric(dtype: np.dtype):
+    if dtype.kind not in "biufc":
+        raise TypeError(f"lazyein computes on numeric arrays (bool, int, float, complex); "
+                        f"got dtype {dtype}")
+
+
+def _node(x, weak: bool = True) -> Node:
+    """The node for an operand: a LazyTensor's own, or a new leaf (Python scalars weak)."""
+    if isinstance(x, LazyTensor):
+        return x.node
+    if weak and isinstance(x, (bool, int, float, complex)):
+        return Node(Op.LEAF, arg=Leaf(_as_array(x), weak=True))
+    return Node(Op.LEAF, arg=Leaf(_as_array(x)))
+
+
+def _node_list(arrays, where) -> list[Node]:
+    if isinstance(arrays, (LazyTensor, np.ndarray)):
+        raise TypeError(f"{where}: expected a sequence of arrays")
+    nodes = [_node(a, weak=False) for a in arrays]
+    if not nodes:
+        raise ShapeError(f"{where}: need at least one array")
+    return nodes
+
+
+def _prepend_ones(node: Node, n: int) -> Node:
+    if len(node.shape) == n:
+        return node
+    return Node(Op.RESHAPE, (node,), (1,) * (n - len(node.shape)) + node.shape)
+
+
+def _cast_for_sum(node: Node) -> list[Node]:
+    """The operands that make an einsum sum with ``np.sum``'s dtype: small ints and bools
+    accumulate in the platform integer, so they meet a one of that dtype."""
+    dtype = np.zeros(1, node.dtype).sum().dtype
+    if dtype == node.dtype:
+        return [node]
+    return [node, Node(Op.LEAF, arg=Leaf(np.ones((), dtype)))]
+
+
+def _broadcast(what, *shapes):
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ShapeError(f"{what}: shapes {' and '.join(map(str, shapes))} do not broadcast "
+                         "together") from None
+
+
+def _prod(dims) -> int:
+    out = 1
+    for d in dims:
+        out *= d
+    return out
+
+
+def _integer(value, what) -> int:
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{what} must be an integer, got {value!r}")
+    return operator.index(value)
+
+
+def _count(value, what) -> int:
+    n = _integer(value, what)
+    if n < 0:
+        raise ShapeError(f"{what} must be >= 0, got {n}")
+    return n
+
+
+def _axis(axis, ndim, where) -> int:
+    axis = _integer(axis, f"{where} axis")
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"{where}: axis {axis} is out of bounds for {ndim} dimension(s)")
+    return axis % ndim
+
+
+def _int_sequence(value, what) -> list:
+    if isinstance(value, numbers.Integral) or hasattr(value, "__index__") and \
+            not isinstance(value, (list, tuple, np.ndarray)):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an int or a sequence of ints, got {value!r}") from None
+
+
+def _normalize_axes(axis, ndim, where) -> set[int]:
+    if axis is None:
+        return set(range(ndim))
+    axes = [_axis(a, ndim, where) for a in _int_sequence(axis, f"{where} axis")]
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"{where}: repeated axis in {axis!r}")
+    return set(axes)
+
+
+def _per_axis_pairs(value, ndim, what, integer) -> tuple[tuple, ...]:
+    """numpy's ``pad_width`` forms: x, (x,), (before, after), or one pair per axis."""
+    array = np.asarray(value, dtype=object if not integer else None)
+    if integer:
+        if array.dtype.kind not in "iu" and array.size:
+            raise TypeError(f"pad: {what} must be integers, got {value!r}")
+        array = array.astype(np.int64)
+    try:
+        pairs = np.broadcast_to(array, (ndim, 2))
+    except ValueError:
+        raise ShapeError(f"pad: {what} {value!r} does not fit {ndim} dimension(s): give one "
+                         "number, a (before, after) pair, or one pair per axis") from None
+    if integer:
+        return tuple((int(b), int(a)) for b, a in pairs)
+    for v in pairs.flat:
+        if not isinstance(v, _SCALARS) or isinstance(v, (str, bytes)):
+            raise TypeError(f"pad: {what} must be numbers, got {value!r}")
+    return tuple((b, a) for b, a in pairs)
+

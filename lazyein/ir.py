@@ -1,0 +1,171 @@
+"""The expression DAG: one interned, immutable node type and its shape and dtype rules."""
+
+from __future__ import annotations
+
+import enum
+import math
+import weakref
+from dataclasses import dataclass, field
+from typing import Hashable
+
+import numpy as np
+
+__all__ = ["Op", "Node", "Leaf", "toposort", "broadcast_shapes", "promotable"]
+
+
+class Op(enum.Enum):
+    LEAF = "leaf"        # arg: Leaf
+    EYE = "eye"          # arg: (N, M, k, dtype)
+    EINSUM = "einsum"    # arg: (inputs, output), labels as small ints, size-1 axes broadcast
+    ADD = "add"          # src: (a, b), numpy broadcasting
+    SCALE = "scale"      # arg: (coefficient, result dtype): numpy's promotion decided in api
+    RESHAPE = "reshape"  # arg: new shape
+    PAD = "pad"          # arg: (((before, after), ...), ((c_before, c_after), ...)) per axis
+    CONCAT = "concat"    # arg: axis
+
+
+class Leaf:
+    """An input array, compared by identity: two leaves are equal when they hold the same object."""
+
+    __slots__ = ("array", "name", "weak", "__weakref__")
+
+    def __init__(self, array: np.ndarray, name: str | None = None, weak: bool = False):
+        self.array = array
+        self.name = name
+        # A Python scalar keeps numpy's "weak" promotion (NEP 50): 2 * float32 stays float32.
+        self.weak = weak
+
+    def __eq__(self, other):
+        if not isinstance(other, Leaf) or (self.name, self.weak) != (other.name, other.weak):
+            return False
+        if self.weak:  # Python scalars are values, not data: equal values are one leaf
+            return self.array.dtype == other.array.dtype and self.array == other.array
+        return self.array is other.array
+
+    def __hash__(self):
+        key = self.array.item() if self.weak else id(self.array)
+        return hash((key, self.name, self.weak))
+
+    def __repr__(self):
+        return self.name or f"array{list(self.array.shape)}"
+
+
+class _Interned(type):
+    _cache: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+    def __call__(cls, op, src=(), arg=None):
+        key = (op, src, arg)  # children are interned, so hashing src hashes their ids
+        if (hit := cls._cache.get(key)) is None:
+            hit = cls._cache[key] = super().__call__(op, src, arg)
+        return hit
+
+
+@dataclass(frozen=True, eq=False, slots=True, weakref_slot=True)
+class Node(metaclass=_Interned):
+    """One operation of the DAG; structurally equal nodes are the same object."""
+
+    op: Op
+    src: tuple[Node, ...] = ()
+    arg: Hashable = None
+    shape: tuple[int, ...] = field(init=False)
+    dtype: np.dtype = field(init=False)
+
+    def __post_init__(self):  # a badly shaped node cannot exist
+        shape, dtype = _RULES[self.op](self.src, self.arg)
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "dtype", np.dtype(dtype))
+
+    def __reduce__(self):  # unpickling re-interns
+        return Node, (self.op, self.src, self.arg)
+
+    def replace(self, **changes) -> Node:
+        fields = {"op": self.op, "src": self.src, "arg": self.arg} | changes
+        return Node(fields["op"], fields["src"], fields["arg"])
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __repr__(self):
+        from .printing import pformat
+
+        return pformat(self)
+
+
+def promotable(node: Node):
+    """What numpy's promotion should see for `node`: a weak Python scalar, or a dtype."""
+    if node.op is Op.LEAF and node.arg.weak:
+        return node.arg.array.item()
+    return node.dtype
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(np.broadcast_shapes(*shapes))
+
+
+def _leaf(src, leaf):
+    return leaf.array.shape, leaf.array.dtype
+
+
+def _eye(src, arg):
+    n, m, _, dtype = arg
+    return (n, m), dtype
+
+
+def _einsum(src, arg):
+    inputs, output = arg
+    sizes = {}
+    for node, labels in zip(src, inputs):
+        assert len(labels) == len(node.shape), (labels, node.shape)
+        for ix, d in zip(labels, node.shape):
+            if sizes.get(ix, 1) == 1:
+                sizes[ix] = d
+            assert d in (1, sizes[ix]), f"label {ix} sizes {d} and {sizes[ix]}"
+    dtype = np.result_type(*(promotable(s) for s in src)) if src else np.float64
+    return tuple(sizes[ix] for ix in output), dtype
+
+
+def _add(src, arg):
+    a, b = src
+    return broadcast_shapes(a.shape, b.shape), np.result_type(promotable(a), promotable(b))
+
+
+def _scale(src, arg):
+    (a,) = src
+    return a.shape, arg[1]
+
+
+def _reshape(src, shape):
+    (a,) = src
+    assert math.prod(shape) == a.size, (a.shape, shape)
+    return shape, a.dtype
+
+
+def _pad(src, arg):
+    (a,) = src
+    widths, _ = arg
+    return tuple(d + lo + hi for d, (lo, hi) in zip(a.shape, widths)), a.dtype
+
+
+def _concat(src, axis):
+    first = src[0].shape
+    shape = first[:axis] + (sum(s.shape[axis] for s in src),) + first[axis + 1:]
+    return shape, np.result_type(*(promotable(s) for s in src))
+
+
+_RULES = {Op.LEAF: _leaf, Op.EYE: _eye, Op.EINSUM: _einsum, Op.ADD: _add, Op.SCALE: _scale,
+          Op.RESHAPE: _reshape, Op.PAD: _pad, Op.CONCAT: _concat}
+
+
+def toposort(*roots: Node) -> list[Node]:
+    """Every node reachable from `roots`, each after all of its sources."""
+    order, seen, stack = [], set(), [(r, False) for r in reversed(roots)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+        elif node not in seen:
+            seen.add(node)
+            stack.append((node, True))
+            stack.extend((s, False) for s in reversed(node.src) if s not in seen)
+    return order

@@ -1,0 +1,394 @@
+"""Lowering (DESIGN.md stage 2): an expression DAG becomes a sum of products of views.
+
+Every rule below is index arithmetic. Sums distribute over einsums; eye ties two labels;
+pad, stack and concatenate move a term's output region; reshape and kron split or merge
+labels. A factor that no strided view can express is left as a node to compute on its own
+(the planner materializes it and says so).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+
+from .ir import Node, Op
+from .sop import Axis, Factor, Sub, Term, full_axis, map_term, merge_terms
+
+__all__ = ["Lowering", "MAX_PRODUCTS"]
+
+# Expanding an einsum of sums multiplies their term counts; past this many products the
+# operands with the most terms are computed first instead.
+# TODO: choose expand-or-materialize by FLOPs; exit once the budget issue (#4) plans it.
+MAX_PRODUCTS = 64
+
+
+class _NeedsDense(Exception):
+    """The einsum operand at `operand` must be computed on its own before it is contracted."""
+
+    def __init__(self, operand: int):
+        super().__init__(operand)
+        self.operand = operand
+
+
+class _NoView(Exception):
+    """A reshape that no split or merge of labels expresses."""
+
+
+class Lowering:
+    """One lowering session: fresh labels and a memo of each node's terms."""
+
+    def __init__(self):
+        self._labels = itertools.count()
+        self._memo: dict[Node, list[Term]] = {}
+
+    def lower(self, node: Node) -> list[Term]:
+        """The terms whose sum is `node`'s value."""
+        if (terms := self._memo.get(node)) is None:
+            terms = self._memo[node] = merge_terms(_RULES[node.op](self, node))
+        return terms
+
+    def fresh(self) -> int:
+        return next(self._labels)
+
+    def dense(self, node: Node) -> list[Term]:
+        """`node` as one factor, viewed whole."""
+        if 0 in node.shape:
+            return []
+        axes = tuple(full_axis(self.fresh(), n) for n in node.shape)
+        sizes = {s.label: s.dim for ax in axes for s in ax.subs}
+        return [Term(1, (Factor(node, axes),), axes, sizes)]
+
+    def renamed(self, term: Term) -> Term:
+        """`term` with every label replaced by a fresh one."""
+        mapping = defaultdict(self.fresh)
+        renamed = map_term(term, lambda s: (s._replace(label=mapping[s.label]),))
+        return renamed._replace(sizes={mapping[ix]: d for ix, d in term.sizes.items()})
+
+    # -- rules ---------------------------------------------------------------------------
+
+    def _leaf(self, node: Node) -> list[Term]:
+        return self.dense(node)
+
+    def _eye(self, node: Node) -> list[Term]:
+        """eye(N, M, k)[i, j] = 1 where j - i = k: one label on both axes, offset by k."""
+        n, m, k, _ = node.arg
+        length = min(n, m - k) if k >= 0 else min(n + k, m)
+        if length <= 0:
+            return []
+        d = self.fresh()
+        rows, cols = Axis(0, (Sub(d, n, max(0, -k)),)), Axis(0, (Sub(d, m, max(0, k)),))
+        return [Term(1, (), (rows, cols), {d: length})]
+
+    def _scale(self, node: Node) -> list[Term]:
+        """c * (a + b) = c*a + c*b"""
+        coeff = node.arg[0]
+        return [t._replace(coeff=t.coeff * coeff) for t in self.lower(node.src[0])]
+
+    def _add(self, node: Node) -> list[Term]:
+        """terms(a + b) = terms(a) + terms(b), each broadcast to the sum's shape"""
+        return [b for s in node.src for t in self.lower(s)
+                if (b := self._broadcast(t, s.shape, node.shape)) is not None]
+
+    def _broadcast(self, term: Term, shape, target) -> Term | None:
+        if 0 in target:
+            return None
+        sizes = dict(term.sizes)
+        lead = len(target) - len(shape)
+
+        def new_axis(n):
+            ix = self.fresh()
+            sizes[ix] = n
+            return full_axis(ix, n)
+
+        out = [new_axis(n) for n in target[:lead]]
+        out += [new_axis(n) if d == 1 and n != 1 else ax
+                for ax, d, n in zip(term.out, shape, target[lead:])]
+        return term._replace(out=tuple(out), sizes=sizes)
+
+    def _pad(self, node: Node) -> list[Term]:
+        """pad(a, w, c) = a placed at offset w, plus c on each slab of the frame around it"""
+        widths, constants = node.arg
+        (src,) = node.src
+        terms = [t._replace(out=tuple(Axis(ax.start + lo, ax.subs)
+                                      for ax, (lo, _) in zip(t.out, widths)))
+                 for t in self.lower(src)]
+        # The frame is split into disjoint boxes: along axis k, outside the inner range, with
+        # the axes before k whole and the axes after k inside it. Disjoint, so exact; a corner
+        # takes the constant of its last axis, as np.pad, which pads axis after axis.
+        inner = [(lo, lo + n) for (lo, _), n in zip(widths, src.shape)]
+        for k, n in enumerate(node.shape):
+            for (lo, hi), constant in zip(((0, inner[k][0]), (inner[k][1], n)), constants[k]):
+                box = [*((0, m) for m in node.shape[:k]), (lo, hi), *inner[k + 1:]]
+                if constant != 0 and all(b > a for a, b in box):
+                    terms.append(self._box(constant, box))
+        return terms
+
+    def _box(self, coeff, box) -> Term:
+        """The constant `coeff` on the box ``[(lo, hi), ...]`` and zero elsewhere."""
+        out, sizes = [], {}
+        for lo, hi in box:
+            if hi - lo == 1:
+                out.append(Axis(lo, ()))
+                continue
+            ix = self.fresh()
+            sizes[ix] = hi - lo
+            out.append(Axis(lo, (Sub(ix, hi - lo, 0),)))
+        return Term(coeff, (), tuple(out), sizes)
+
+    def _concat(self, node: Node) -> list[Term]:
+        """concatenate(a, b) = a at offset 0 plus b at offset len(a) along the axis"""
+        axis, offset, terms = node.arg, 0, []
+        for src in node.src:
+            for t in self.lower(src):
+                out = list(t.out)
+                out[axis] = Axis(out[axis].start + offset, out[axis].subs)
+                terms.append(t._replace(out=tuple(out)))
+            offset += src.shape[axis]
+        return terms
+
+    def _reshape(self, node: Node) -> list[Term]:
+        """reshape splits and merges axes: labels split into parts, axes gather labels"""
+        (src,) = node.src
+        try:
+            return [self._reshape_term(t, src.shape, node.shape) for t in self.lower(src)]
+        except _NoView:
+            return self.dense(node)
+
+    def _reshape_term(self, term: Term, shape, target) -> Term:
+        while True:
+            result = _regroup(term, shape, target)
+            if isinstance(result, Term):
+                return result
+            label, first = result  # split `label` so that a part of size `first` comes first
+            term = self._split_label(term, label, (first, term.sizes[label] // first))
+
+    def _split_label(self, term: Term, label: int, dims) -> Term:
+        """Replace `label` by labels of sizes `dims` (C order) wherever it appears."""
+        parts = tuple(Sub(self.fresh(), d, 0) for d in dims)
+        size = term.sizes[label]
+
+        def split(s: Sub):
+            if s.label != label:
+                return (s,)
+            if s.dim != size or s.offset != 0:
+                raise _NoView(label)  # a sliced range does not split into a product
+            return parts
+
+        split_term = map_term(term, split)
+        sizes = {ix: d for ix, d in term.sizes.items() if ix != label}
+        sizes.update((p.label, p.dim) for p in parts)
+        return split_term._replace(sizes=sizes)
+
+    def _einsum(self, node: Node) -> list[Term]:
+        """einsum(.., a + b, ..) = einsum(.., a, ..) + einsum(.., b, ..), with each operand's
+        placement (offsets, diagonals, split axes) tied to the einsum's labels"""
+        term_lists = [self.lower(s) for s in node.src]
+        dense: set[int] = set()
+        while math.prod(len(t) for i, t in enumerate(term_lists) if i not in dense) > MAX_PRODUCTS:
+            dense.add(max((i for i in range(len(term_lists)) if i not in dense),
+                          key=lambda i: len(term_lists[i])))
+        while True:
+            lists = [self.dense(s) if i in dense else term_lists[i]
+                     for i, s in enumerate(node.src)]
+            try:
+                return [t for combo in itertools.product(*lists)
+                        if (t := self._combine(node, combo)) is not None]
+            except _NeedsDense as e:
+                assert e.operand not in dense, node
+                dense.add(e.operand)
+
+    def _combine(self, node: Node, combo) -> Term | None:
+        """The single term for one choice of term per operand, or None when it is zero."""
+        inputs, output = node.arg
+        letter_size: dict[int, int] = {}
+        for labels, src in zip(inputs, node.src):
+            for ix, d in zip(labels, src.shape):
+                letter_size[ix] = max(letter_size.get(ix, 1), d)
+        if 0 in letter_size.values():
+            return None
+        terms = [self.renamed(t) for t in combo]
+        coeff = math.prod(t.coeff for t in terms)
+        sizes = {ix: d for t in terms for ix, d in t.sizes.items()}
+        factors = [f for t in terms for f in t.factors]
+
+        occurrences = defaultdict(list)
+        for i, (t, labels, src) in enumerate(zip(terms, inputs, node.src)):
+            for ax, letter, d in zip(t.out, labels, src.shape):
+                if d != 1:  # a length-1 axis broadcasts and ties nothing
+                    occurrences[letter].append((i, ax))
+
+        def split_everywhere(label, parts, blame):
+            whole = Sub(label, sizes[label], 0)
+
+            def split(s: Sub):
+                if s.label != label:
+                    return (s,)
+                if s != whole:
+                    raise _NeedsDense(blame)
+                return tuple(Sub(p, sizes[p], 0) for p in parts)
+
+            return list(map_term(Term(1, tuple(factors), (), sizes), split).factors)
+
+        parts_of: dict[int, list[int]] = {}
+        ties = []  # (label, x, c): label = x - c
+        for letter, occ in occurrences.items():
+            n = letter_size[letter]
+            merged = [(i, ax) for i, ax in occ if len(ax.subs) > 1]
+            if not merged:
+                x = self.fresh()
+                sizes[x] = n
+                parts_of[letter] = [x]
+                ties += [(ax.subs[0].label, x, ax.start + ax.subs[0].offset) for _, ax in occ]
+                continue
+            i0, pattern = merged[0]
+            dims = [s.dim for s in pattern.subs]
+            if pattern.start != 0 or pattern.length != n or not _whole(pattern, sizes):
+                raise _NeedsDense(i0)
+            parts = parts_of[letter] = [self.fresh() for _ in dims]
+            sizes.update(zip(parts, dims))
+            for i, ax in occ:
+                if len(ax.subs) > 1:
+                    if [s.dim for s in ax.subs] != dims or ax.start or not _whole(ax, sizes):
+                        raise _NeedsDense(i)
+                    ties += [(s.label, x, 0) for s, x in zip(ax.subs, parts)]
+                    continue
+                # a plain axis across from merged ones is split to match: a free view
+                a = ax.subs[0].label
+                if ax.start or ax.subs[0] != Sub(a, n, 0) or sizes[a] != n or any(
+                        s.label == a for t in terms for o in t.out if o is not ax for s in o.subs):
+                    raise _NeedsDense(i0)
+                pieces = [self.fresh() for _ in dims]
+                sizes.update(zip(pieces, dims))
+                factors = split_everywhere(a, pieces, i0)
+                ties += [(p, x, 0) for p, x in zip(pieces, parts)]
+
+        placement = _solve(ties, sizes, self.fresh)
+        if placement is None:
+            return None
+        new_sizes, moved = placement
+        sizes.update(new_sizes)
+
+        def place(s: Sub):
+            if s.label in moved:
+                u, shift = moved[s.label]
+                return (Sub(u, s.dim, s.offset + shift),)
+            return (s,)
+
+        out = []
+        for letter in output:
+            n = letter_size[letter]
+            parts = parts_of.get(letter)
+            if n == 1:
+                out.append(Axis(0, ()))
+            elif parts is None:  # every operand broadcasts this letter
+                x = self.fresh()
+                sizes[x] = n
+                out.append(full_axis(x, n))
+            else:
+                out.append(Axis(0, tuple(Sub(x, sizes[x], 0) for x in parts)))
+        term = map_term(Term(coeff, tuple(factors), tuple(out), sizes), place)
+        used = {s.label for f in term.factors for ax in f.axes for s in ax.subs}
+        used |= {s.label for ax in term.out for s in ax.subs}
+        # a tied label that indexes nothing is a sum over a range of ones: its size
+        free = {u for u, _ in moved.values()} - used
+        coeff = term.coeff * math.prod(sizes[u] for u in free)
+        return term._replace(coeff=coeff, sizes={ix: sizes[ix] for ix in used})
+
+
+def _whole(ax: Axis, sizes) -> bool:
+    """Does every label of `ax` run over its whole sub-dimension?"""
+    return all(s.offset == 0 and sizes[s.label] == s.dim for s in ax.subs)
+
+
+def _solve(ties, sizes, fresh):
+    """Solve ``label = x - c`` ties with a union-find over label offsets.
+
+    Returns ``(new_sizes, moved)``, where ``moved[label] = (u, shift)`` means label = u + shift
+    for a fresh label u per group of tied labels, over the range on which every label of the
+    group is in bounds; None if some group has no such range (the term is zero).
+    """
+    parent: dict[int, tuple[int, int]] = {}  # label -> (parent, offset): label = parent + offset
+
+    def find(ix):
+        path = []
+        while ix in parent:
+            path.append(ix)
+            ix = parent[ix][0]
+        total = 0
+        for node in reversed(path):  # compress, accumulating offsets from the root down
+            total += parent[node][1]
+            parent[node] = (ix, total)
+        return ix, (parent[path[0]][1] if path else 0)
+
+    for label, x, c in ties:
+        ra, oa = find(label)
+        rx, ox = find(x)
+        if ra == rx:
+            if oa != ox - c:
+                return None  # two different diagonals of one axis pair never meet
+        else:
+            parent[ra] = (rx, ox - c - oa)
+    groups = defaultdict(list)
+    for ix in {ix for label, x, _ in ties for ix in (label, x)}:
+        root, offset = find(ix)
+        groups[root].append((ix, offset))
+    new_sizes, moved = {}, {}
+    for root, members in groups.items():
+        lo = max(-d for _, d in members)
+        hi = min(sizes[ix] - d for ix, d in members)
+        if hi <= lo:
+            return None
+        u = fresh()
+        new_sizes[u] = hi - lo
+        for ix, d in members:
+            moved[ix] = (u, lo + d)
+    return new_sizes, moved
+
+
+def _regroup(term: Term, shape, target):
+    """`term` with its output axes regrouped from `shape` to `target`, or ``(label, first)``
+    naming a label to split first. Raises _NoView when no grouping of labels works."""
+    groups, old, new = [], [i for i, d in enumerate(shape) if d != 1], \
+        [j for j, d in enumerate(target) if d != 1]
+    while old or new:
+        o, n = [old.pop(0)], [new.pop(0)]
+        po, pn = shape[o[0]], target[n[0]]
+        while po != pn:
+            if po < pn:
+                o.append(old.pop(0))
+                po *= shape[o[-1]]
+            else:
+                n.append(new.pop(0))
+                pn *= target[n[-1]]
+        groups.append((o, n))
+    out = [Axis(0, ())] * len(target)
+    for o, n in groups:
+        if len(o) == 1 and len(n) == 1:
+            out[n[0]] = term.out[o[0]]
+            continue
+        for i in o:
+            ax = term.out[i]
+            if ax.start != 0 or ax.length != shape[i]:
+                raise _NoView(i)  # a padded region is not a product of label ranges
+        subs = [s for i in o for s in term.out[i].subs if s.dim != 1]
+        for j in n:
+            want, taken = target[j], []
+            while want != 1:
+                s = subs.pop(0)
+                if want % s.dim == 0:
+                    taken.append(s)
+                    want //= s.dim
+                elif s.dim % want == 0:
+                    if s.offset != 0 or term.sizes[s.label] != s.dim:
+                        raise _NoView(s)
+                    return s.label, want
+                else:
+                    raise _NoView(s)
+            out[j] = Axis(0, tuple(taken))
+    return term._replace(out=tuple(out))
+
+
+_RULES = {Op.LEAF: Lowering._leaf, Op.EYE: Lowering._eye, Op.EINSUM: Lowering._einsum,
+          Op.ADD: Lowering._add, Op.SCALE: Lowering._scale, Op.RESHAPE: Lowering._reshape,
+          Op.PAD: Lowering._pad, Op.CONCAT: Lowering._concat}

@@ -1,0 +1,282 @@
+"""Planning (DESIGN.md stage 3): terms become steps, each term's order chosen by opt_einsum."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import opt_einsum
+
+from .execute import Accumulate, Contract, Reshape, View, Zeros, pair_labels, result_labels
+from .ir import Node, Op, toposort
+from .lower import Lowering
+from .printing import describe_op, letters
+from .sop import Term, axis_labels
+
+__all__ = ["Plan", "TermReport", "build_plan"]
+
+
+@dataclass(frozen=True)
+class TermReport:
+    """What one term of the expansion costs, for `explain()`."""
+
+    result: int              # which root (or materialized node) the term adds into
+    coeff: complex
+    equation: str            # the term's contraction as an einsum equation
+    factors: tuple[str, ...]  # what each factor views
+    path: tuple[tuple[int, ...], ...]
+    flops: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A schedule of steps over a value table: leaves first, then everything computed.
+
+    ``str(plan)`` is a readable report; `flops`, `peak_bytes`, `num_terms` and `num_chunks`
+    summarize it.
+    """
+
+    num_leaves: int
+    num_values: int
+    steps: tuple
+    frees: tuple[tuple[int, ...], ...]
+    outputs: tuple[int, ...]
+    terms: tuple[TermReport, ...]
+    materialized: tuple[str, ...]
+    flops: int
+    peak_bytes: int
+    num_chunks: int = 1
+    leaf_names: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def num_terms(self) -> int:
+        return len(self.terms)
+
+    def __str__(self) -> str:
+        lines = [f"lazyein plan: {self.num_terms} term(s), {self.flops:,} FLOPs, "
+                 f"peak working memory ~{_human(self.peak_bytes)}, "
+                 f"{self.num_chunks} chunk(s)"]
+        if self.leaf_names:
+            lines.append("inputs: " + ", ".join(self.leaf_names))
+        for k, t in enumerate(self.terms):
+            lines.append(f"term {k}: {_coeff(t.coeff)}einsum('{t.equation}')  "
+                         f"{t.flops:,} FLOPs, into result {t.result}")
+            for j, what in enumerate(t.factors):
+                lines.append(f"    factor {j}: {what}")
+            if len(t.path) > 1 or (t.path and len(t.path[0]) > 1):
+                lines.append(f"    contraction order: {list(t.path)}")
+        for what in self.materialized:
+            lines.append(f"materialized: {what}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"<Plan {self.num_terms} terms, {self.flops:,} FLOPs, "
+                f"peak ~{_human(self.peak_bytes)}>")
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def _coeff(c) -> str:
+    return "" if c == 1 else f"{c!r} * "
+
+
+class _Builder:
+    """Emits steps for terms, computing each distinct view and contraction once."""
+
+    def __init__(self, leaves: list[Node]):
+        self.slot = {leaf: i for i, leaf in enumerate(leaves)}
+        self.leaves = leaves
+        self.lowering = Lowering()
+        self.steps = []
+        # per value: its dtype, the bytes its step allocates, the bytes it spans (a copy's cost)
+        self.dtype = [leaf.dtype for leaf in leaves]
+        self.alloc = [0] * len(leaves)
+        self.span = [leaf.size * leaf.dtype.itemsize for leaf in leaves]
+        self.memo: dict = {}               # structural key -> value
+        self.evaluated: dict[Node, int] = {}
+        self.reports: list[TermReport] = []
+        self.materialized: list[str] = []
+
+    def emit(self, make, dtype, alloc: int, span: int | None = None) -> int:
+        value = len(self.dtype)
+        self.dtype.append(np.dtype(dtype))
+        self.alloc.append(alloc)
+        self.span.append(alloc if span is None else span)
+        self.steps.append(make(value))
+        return value
+
+    def memoized(self, key, make, dtype, alloc, span=None) -> int:
+        if (hit := self.memo.get(key)) is None:
+            hit = self.memo[key] = self.emit(make, dtype, alloc, span)
+        return hit
+
+    def evaluate(self, node: Node, why: str | None = None) -> int:
+        """A value holding `node` computed in full."""
+        if (hit := self.evaluated.get(node)) is not None:
+            return hit
+        if why is not None:
+            self.materialized.append(f"{describe_op(node)} {list(node.shape)}: {why}")
+        terms = self.lowering.lower(node)
+        nbytes = node.size * node.dtype.itemsize
+        if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
+            # no split or merge of labels expresses this reshape: compute, then reshape
+            src = self.evaluate(node.src[0])
+            self.alloc[src] = 0  # the reshaped view owns the buffer from here on
+            out = self.emit(lambda v: Reshape(v, src, node.shape), node.dtype, nbytes)
+        else:
+            out = self.emit(lambda v: Zeros(v, node.shape, node.dtype), node.dtype, nbytes)
+            result = len(self.evaluated)
+            for term in terms:
+                self.add_term(out, term, result)
+        self.evaluated[node] = out
+        return out
+
+    def source(self, node: Node) -> int:
+        if node.op is Op.LEAF:
+            return self.slot[node]
+        return self.evaluate(node, "its index map has no strided view")
+
+    def add_term(self, target: int, term: Term, result: int):
+        sizes = term.sizes
+        values, described = [], []
+        for f in term.factors:
+            src = self.source(f.source)
+            labels = tuple(dict.fromkeys(axis_labels(f.axes)))
+            key = ("view", src, _relabel(f.axes, sizes))
+            view = self.memoized(key, lambda v: View(v, src, f.axes, sizes), self.dtype[src],
+                                 0, _bytes(labels, sizes, self.dtype[src]))
+            values.append((view, labels))
+            described.append(_describe_factor(f, self.leaves))
+        out_labels = tuple(dict.fromkeys(axis_labels(term.out)))
+        in_factors = {ix for _, ls in values for ix in ls}
+        keep = tuple(ix for ix in out_labels if ix in in_factors)
+        names: dict[int, int] = {}
+        equation = ",".join(letters(names.setdefault(ix, len(names)) for ix in ls)
+                            for _, ls in values)
+        equation += "->" + letters(names.setdefault(ix, len(names)) for ix in keep)
+        flops, path = 0, ()
+        if len(values) >= 2:
+            shapes = [tuple(sizes[ix] for ix in ls) for _, ls in values]
+            eq = ",".join(_symbols(ls) for _, ls in values) + "->" + _symbols(keep)
+            path, info = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize="auto")
+            flops = int(info.opt_cost)
+        elif values and set(values[0][1]) != set(keep):
+            path = ((0,),)  # a single factor summed over some of its labels
+        for step in path:
+            picked = [values[i] for i in step]
+            for i in sorted(step, reverse=True):
+                del values[i]
+            rest = {ix for _, ls in values for ix in ls} | set(keep)
+            if len(picked) == 2:
+                (_, la), (_, lb) = picked
+                res_labels = result_labels(la, lb, rest)
+            else:
+                res_labels = tuple(ix for ix in picked[0][1] if ix in rest)
+            args = tuple(v for v, _ in picked)
+            arg_labels = tuple(ls for _, ls in picked)
+            dtype = np.result_type(*(self.dtype[v] for v in args))
+            key = ("contract", args, _pattern(arg_labels, res_labels))
+            value = self.memoized(key, lambda v: Contract(v, args, arg_labels, res_labels),
+                                  dtype, _bytes(res_labels, sizes, dtype))
+            values.append((value, res_labels))
+        src, src_labels = values[0] if values else (None, ())
+        self.steps.append(Accumulate(target, src, tuple(src_labels), term.coeff, term.out,
+                                     sizes))
+        self.reports.append(TermReport(result, term.coeff, equation, tuple(described),
+                                       tuple(path), flops))
+
+
+def _symbols(labels) -> str:
+    return "".join(opt_einsum.get_symbol(i) for i in labels)
+
+
+def _bytes(labels, sizes, dtype) -> int:
+    return math.prod(sizes[ix] for ix in labels) * np.dtype(dtype).itemsize
+
+
+def _relabel(axes, sizes):
+    """`axes` with labels numbered by first appearance: equal for views equal up to names."""
+    names: dict[int, int] = {}
+    return tuple((ax.start, tuple((names.setdefault(s.label, len(names)), s.dim, s.offset,
+                                   sizes[s.label]) for s in ax.subs)) for ax in axes)
+
+
+def _pattern(label_lists, result) -> tuple:
+    names: dict[int, int] = {}
+    return tuple(tuple(names.setdefault(ix, len(names)) for ix in ls)
+                 for ls in (*label_lists, result))
+
+
+def _describe_factor(f, leaves) -> str:
+    src = f.source
+    name = (src.arg.name or f"input {leaves.index(src)}") if src.op is Op.LEAF else \
+        f"computed {describe_op(src)}"
+    how = []
+    for ax, n in zip(f.axes, src.shape):
+        if not ax.subs:
+            how.append(f"index {ax.start}")
+        elif ax.start or ax.length != n or any(s.offset for s in ax.subs):
+            how.append("slice")
+        if len(ax.subs) > 1:
+            how.append("split")
+    if len(set(axis_labels(f.axes))) != len(axis_labels(f.axes)):
+        how.append("diagonal")
+    return f"{name} {list(src.shape)}" + (f" viewed by {', '.join(dict.fromkeys(how))}"
+                                          if how else "")
+
+
+def build_plan(roots: tuple[Node, ...]) -> Plan:
+    """Lower `roots`, emit the steps that compute them, and account for their memory."""
+    leaves = [n for n in toposort(*roots) if n.op is Op.LEAF]
+    builder = _Builder(leaves)
+    outputs = tuple(builder.evaluate(r) for r in roots)
+    steps = builder.steps
+    last_use: dict[int, int] = {}
+    for k, step in enumerate(steps):
+        for v in _reads(step):
+            last_use[v] = k
+    frees = [[] for _ in steps]
+    for v, k in last_use.items():
+        if v >= len(leaves) and v not in outputs:
+            frees[k].append(v)
+    return Plan(num_leaves=len(leaves), num_values=len(builder.dtype), steps=tuple(steps),
+                frees=tuple(tuple(f) for f in frees), outputs=outputs,
+                terms=tuple(builder.reports), materialized=tuple(builder.materialized),
+                flops=sum(t.flops for t in builder.reports),
+                peak_bytes=_peak_bytes(steps, frees, builder, set(outputs)),
+                leaf_names=tuple(leaf.arg.name or f"input {i}" for i, leaf in enumerate(leaves)
+                                 if not leaf.arg.weak))
+
+
+def _reads(step) -> tuple[int, ...]:
+    if isinstance(step, (View, Reshape)):
+        return (step.src,)
+    if isinstance(step, Contract):
+        return step.args
+    if isinstance(step, Accumulate):
+        return (step.target,) if step.src is None else (step.target, step.src)
+    return ()
+
+
+def _peak_bytes(steps, frees, builder: _Builder, outputs) -> int:
+    """Most bytes alive at once, results excluded, counting the transient copies a step may
+    make (matmul of non-contiguous operands, a scaled term before it is added)."""
+    live, peak = 0, 0
+    for step, dead in zip(steps, frees):
+        out = getattr(step, "out", None)
+        made = builder.alloc[out] if out is not None and out not in outputs else 0
+        transient = 0
+        if isinstance(step, Contract):
+            transient = sum(builder.span[a] for a in step.args)
+        elif isinstance(step, Accumulate) and step.src is not None and step.coeff != 1:
+            transient = builder.span[step.src] * 2  # the scaled copy may be complex
+        peak = max(peak, live + made + transient)
+        live += made - sum(builder.alloc[v] for v in dead)
+    return peak

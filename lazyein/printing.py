@@ -1,0 +1,71 @@
+"""pformat(): a jaxpr-style text listing of an expression DAG, shared nodes printed once."""
+
+from __future__ import annotations
+
+from .ir import Node, Op, toposort
+
+__all__ = ["pformat", "describe_op", "letters"]
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def letters(labels) -> str:
+    return "".join(_ALPHABET[ix] if ix < len(_ALPHABET) else f"[{ix}]" for ix in labels)
+
+
+def describe_op(node: Node) -> str:
+    """A short readable name of `node`'s operation and arguments."""
+    match node.op:
+        case Op.LEAF:
+            return "input" if node.arg.name is None else f"input {node.arg.name!r}"
+        case Op.EYE:
+            n, m, k, _ = node.arg
+            return f"eye[{n},{m},k={k}]"
+        case Op.EINSUM:
+            inputs, output = node.arg
+            return f"einsum[{','.join(letters(ix) for ix in inputs)}->{letters(output)}]"
+        case Op.ADD:
+            return "add"
+        case Op.SCALE:
+            return f"scale[{node.arg[0]!r}]"
+        case Op.RESHAPE:
+            return f"reshape[{','.join(map(str, node.arg))}]"
+        case Op.PAD:
+            widths, constants = node.arg
+            values = {c for pair in constants for c in pair}
+            shown = repr(values.pop()) if len(values) == 1 else repr(constants)
+            return f"pad[{' '.join(f'{lo}:{hi}' for lo, hi in widths)}, {shown}]"
+        case Op.CONCAT:
+            return f"concat[axis={node.arg}]"
+    raise AssertionError(node.op)
+
+
+def _type(node: Node) -> str:
+    return f"{node.dtype.name}[{','.join(map(str, node.shape))}]"
+
+
+def pformat(root: Node) -> str:
+    """Render the DAG under `root` as let-bindings, one line per node.
+
+    >>> import numpy as np
+    >>> from lazyein.ir import Leaf
+    >>> a = Node(Op.LEAF, arg=Leaf(np.ones((2, 3)), "A"))
+    >>> print(pformat(Node(Op.ADD, (a, a))))
+    { lambda A:float64[2,3] .
+      let a:float64[2,3] = add A A
+      in a }
+    """
+    names, params, lines = {}, [], []
+    for node in toposort(root):
+        if node.op is Op.LEAF and not node.arg.weak:
+            names[node] = node.arg.name or f"in{len(params)}"
+            params.append(f"{names[node]}:{_type(node)}")
+            continue
+        if node.op is Op.LEAF:
+            names[node] = repr(node.arg.array.item())
+            continue
+        names[node] = letters([len(lines)]) if len(lines) < len(_ALPHABET) else f"v{len(lines)}"
+        args = " ".join(names[s] for s in node.src)
+        lines.append(f"{names[node]}:{_type(node)} = {describe_op(node)} {args}".rstrip())
+    body = "\n      ".join(lines) if lines else "()"
+    return f"{{ lambda {' '.join(params)} .\n  let {body}\n  in {names[root]} }}"

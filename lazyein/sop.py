@@ -1,0 +1,163 @@
+"""Sum-of-products IR: terms whose factors and output placements are strided views."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .ir import Node
+
+__all__ = ["Sub", "Axis", "Factor", "Term", "full_axis", "axis_labels", "map_term",
+           "merge_terms", "take_view"]
+
+
+class Sub(NamedTuple):
+    """One sub-dimension of a view axis: `label` runs over ``[offset, offset + size)`` of `dim`."""
+
+    label: int
+    dim: int
+    offset: int
+
+
+class Axis(NamedTuple):
+    """How one array axis is addressed by labels.
+
+    The range ``[start, start + prod(dims))`` of the axis is split (C order) into the sub
+    dimensions, each of which is indexed by its label at an offset. Every such map is a view:
+    a slice, a split of one axis, slices of the parts, and (for a repeated label) a diagonal.
+    An axis with no subs is a single index, ``start``.
+    """
+
+    start: int
+    subs: tuple[Sub, ...]
+
+    @property
+    def length(self) -> int:
+        return math.prod(s.dim for s in self.subs)
+
+
+class Factor(NamedTuple):
+    """A view of `source`'s value (a leaf, or a node computed on its own first)."""
+
+    source: Node
+    axes: tuple[Axis, ...]
+
+
+class Term(NamedTuple):
+    """``coeff * einsum(factors)`` written into the output region that `out` describes.
+
+    Labels in `out` but in no factor broadcast; labels in factors but not in `out` are summed.
+    """
+
+    coeff: complex
+    factors: tuple[Factor, ...]
+    out: tuple[Axis, ...]
+    sizes: dict[int, int]
+
+
+def full_axis(label: int, n: int) -> Axis:
+    """The plain axis of length `n` indexed by `label` (a length-1 axis needs no label)."""
+    return Axis(0, (Sub(label, n, 0),)) if n != 1 else Axis(0, ())
+
+
+def axis_labels(axes) -> list[int]:
+    return [s.label for ax in axes for s in ax.subs]
+
+
+def map_term(term: Term, fn) -> Term:
+    """Rewrite every sub of `term` with ``fn(sub) -> tuple of subs``."""
+
+    def axes(ax_list):
+        return tuple(Axis(ax.start, tuple(itertools.chain.from_iterable(fn(s) for s in ax.subs)))
+                     for ax in ax_list)
+
+    return term._replace(factors=tuple(Factor(f.source, axes(f.axes)) for f in term.factors),
+                         out=axes(term.out))
+
+
+def _canonical_keys(term: Term):
+    """Label-free descriptions of `term` for each order of its indistinguishable factors."""
+    names: dict[int, int] = {}
+
+    def name(ix):
+        return names.setdefault(ix, len(names))
+
+    out = tuple((ax.start, tuple((name(s.label), s.dim, s.offset) for s in ax.subs))
+                for ax in term.out)
+    fixed = dict(names)
+
+    def signature(f: Factor):
+        return (id(f.source), tuple((ax.start, tuple((fixed.get(s.label, -1), s.dim, s.offset)
+                                                      for s in ax.subs)) for ax in f.axes))
+
+    factors = sorted(term.factors, key=signature)
+    groups = [list(g) for _, g in itertools.groupby(factors, key=signature)]
+    orders = itertools.product(*(itertools.permutations(g) for g in groups))
+    if math.prod(math.factorial(len(g)) for g in groups) > 120:  # symmetric enough: take one
+        orders = [tuple(groups)]
+    for order in orders:
+        local = dict(fixed)
+        body = tuple((id(f.source), tuple(
+            (ax.start, tuple((local.setdefault(s.label, len(local)), s.dim, s.offset)
+                             for s in ax.subs)) for ax in f.axes))
+            for f in itertools.chain.from_iterable(order))
+        yield out, body, tuple(sorted((local[ix], d) for ix, d in term.sizes.items()
+                                      if ix in local))
+
+
+def merge_terms(terms) -> list[Term]:
+    """Add the coefficients of terms equal up to a renaming of labels and the order of
+    factors; drop terms whose coefficient becomes exactly zero."""
+    merged: dict = {}
+    for t in terms:
+        key = min(_canonical_keys(t))
+        if key in merged:
+            first = merged[key]
+            merged[key] = first._replace(coeff=first.coeff + t.coeff)
+        else:
+            merged[key] = t
+    return [t for t in merged.values() if t.coeff != 0]
+
+
+def take_view(array: np.ndarray, axes: tuple[Axis, ...], sizes: dict[int, int]):
+    """The strided view of `array` that `axes` describe, and its labels (each once).
+
+    Never copies: slices, splits of single axes and diagonals are all strided views.
+    """
+    assert len(axes) == array.ndim, (axes, array.shape)
+    index, split_shape, labels, trims = [], [], [], []
+    simple = True
+    for ax, n in zip(axes, array.shape):
+        if not ax.subs:
+            index.append(ax.start)
+            simple = False
+            continue
+        length = ax.length
+        index.append(slice(None) if ax.start == 0 and length == n else
+                     slice(ax.start, ax.start + length))
+        for s in ax.subs:
+            split_shape.append(s.dim)
+            labels.append(s.label)
+            size = sizes[s.label]
+            trims.append(slice(None) if s.offset == 0 and size == s.dim else
+                         slice(s.offset, s.offset + size))
+        if len(ax.subs) > 1 or index[-1] != slice(None) or trims[-1] != slice(None):
+            simple = False
+    if simple and len(set(labels)) == len(labels):
+        return array, labels
+    view = np.reshape(array[tuple(index)], split_shape, copy=False)  # splits only: a view
+    view = view[tuple(trims)]
+    if len(set(labels)) == len(labels):
+        return view, labels
+    unique, strides = [], []
+    for ix, stride in zip(labels, view.strides):
+        if ix in unique:
+            strides[unique.index(ix)] += stride
+        else:
+            unique.append(ix)
+            strides.append(stride)
+    shape = [sizes[ix] for ix in unique]
+    return np.lib.stride_tricks.as_strided(view, shape, strides), unique
