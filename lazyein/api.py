@@ -6,6 +6,7 @@ import numbers
 import operator
 import re
 from collections import OrderedDict
+
 import numpy as np
 
 from .errors import MemoryBudgetError, ShapeError, SubscriptError
@@ -284,9 +285,10 @@ def matmul(a, b) -> LazyTensor:
     yl = (j,) if len(y.shape) == 1 else (j, k)
     nx, ny = x.shape[-1], y.shape[-2] if len(y.shape) > 1 else y.shape[0]
     if nx != ny:
+        which = "only" if len(y.shape) == 1 else "second-to-last"
         raise ShapeError(f"matmul: the last axis of the first operand (size {nx}, shape "
-                         f"{x.shape}) must match the {'only' if len(y.shape) == 1 else 'second-to-last'} "
-                         f"axis of the second (size {ny}, shape {y.shape})")
+                         f"{x.shape}) must match the {which} axis of the second (size {ny}, "
+                         f"shape {y.shape})")
     bx, by = x.shape[:-2], y.shape[:-2]
     batch = _broadcast("matmul batch axes of", bx, by)
     nb = len(batch)

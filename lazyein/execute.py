@@ -1,160 +1,209 @@
-"""Run a plan's steps on numpy arrays: views of the leaves, BLAS for contractions."""
+"""Run a plan's steps on numpy arrays: views of the leaves, BLAS for contractions.
+
+Every step works out its permutations and shapes when the plan is built, so running a
+cached plan does no index bookkeeping.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+import string
 
 import numpy as np
 
-from .sop import Axis, take_view
+from .sop import Axis
 
-__all__ = ["View", "Contract", "Zeros", "Accumulate", "Reshape", "pair_labels", "run_steps"]
+__all__ = ["View", "Contract", "Zeros", "Accumulate", "Reshape", "pair_labels",
+           "result_labels", "ViewRecipe", "run_steps"]
+
+
+_LETTERS = string.ascii_letters
 
 
 def pair_labels(la, lb, keep) -> tuple[tuple, tuple, tuple, tuple]:
     """Split the labels of a pairwise contraction into (batch, left, contracted, right)."""
-    sb = set(lb)
+    sa, sb = set(la), set(lb)
     batch = tuple(ix for ix in la if ix in sb and ix in keep)
     contracted = tuple(ix for ix in la if ix in sb and ix not in keep)
     left = tuple(ix for ix in la if ix not in sb and ix in keep)
-    right = tuple(ix for ix in lb if ix not in set(la) and ix in keep)
+    right = tuple(ix for ix in lb if ix not in sa and ix in keep)
     return batch, left, contracted, right
 
 
 def result_labels(la, lb, keep) -> tuple:
+    """The labels, in order, of the result of contracting `la` with `lb` keeping `keep`."""
     batch, left, _, right = pair_labels(la, lb, keep)
     return batch + left + right
 
 
-def _sum_unused(x, labels, needed):
-    """Sum `x` over its labels that `needed` lacks; return the array and its labels."""
-    drop = tuple(i for i, ix in enumerate(labels) if ix not in needed)
-    if drop:
-        x = x.sum(axis=drop)
-        labels = tuple(ix for ix in labels if ix in needed)
-    return x, labels
+class ViewRecipe:
+    """How to take the view that `axes` describe of an array: an index, a split of axes,
+    slices of the parts, and a diagonal for repeated labels. None of these copies."""
+
+    __slots__ = ("index", "split", "trims", "diagonal", "labels", "identity")
+
+    def __init__(self, axes: tuple[Axis, ...], shape: tuple[int, ...], sizes):
+        index, split, labels, trims = [], [], [], []
+        for ax, n in zip(axes, shape):
+            if not ax.subs:
+                index.append(ax.start)
+                continue
+            length = ax.length
+            whole = ax.start == 0 and length == n
+            index.append(slice(None) if whole else slice(ax.start, ax.start + length))
+            for s in ax.subs:
+                split.append(s.dim)
+                labels.append(s.label)
+                size = sizes[s.label]
+                trims.append(slice(None) if s.offset == 0 and size == s.dim else
+                             slice(s.offset, s.offset + size))
+        unique = list(dict.fromkeys(labels))
+        self.labels = tuple(unique)
+        # the Ellipsis keeps an all-integer index a (0-d) view rather than a scalar copy
+        self.index = (*index, Ellipsis) if any(i != slice(None) for i in index) else None
+        self.split = tuple(split) if any(len(ax.subs) > 1 for ax in axes) else None
+        self.trims = tuple(trims) if any(t != slice(None) for t in trims) else None
+        self.diagonal = None
+        if len(unique) != len(labels):
+            groups = [[k for k, ix in enumerate(labels) if ix == u] for u in unique]
+            self.diagonal = (tuple(sizes[u] for u in unique), tuple(groups))
+        self.identity = (self.index is None and self.split is None and self.trims is None
+                         and self.diagonal is None)
+
+    def __call__(self, array: np.ndarray) -> np.ndarray:
+        if self.identity:
+            return array
+        if self.index is not None:
+            array = array[self.index]
+        if self.split is not None:
+            array = np.reshape(array, self.split, copy=False)  # splits only: always a view
+        if self.trims is not None:
+            array = array[self.trims]
+        if self.diagonal is not None:
+            shape, groups = self.diagonal
+            strides = [sum(array.strides[k] for k in g) for g in groups]
+            array = np.lib.stride_tricks.as_strided(array, shape, strides)
+        return array
 
 
-def _as_matrices(x, labels, batch, rows, cols):
-    """`x` as a (batch, rows, cols) stack of matrices, a view where the strides allow."""
-    perm = [labels.index(ix) for ix in batch + rows + cols]
-    shape = [x.shape[p] for p in perm]
-    nb, nr = len(batch), len(rows)
-    return x.transpose(perm).reshape(math.prod(shape[:nb]), math.prod(shape[nb:nb + nr]),
-                                     math.prod(shape[nb + nr:]))
-
-
-def contract_pair(a, la, b, lb, keep):
-    """Contract two arrays over their shared labels not in `keep`, through matmul (BLAS).
-
-    The result's labels are ``result_labels(la, lb, keep)``.
-    """
-    la, lb = tuple(la), tuple(lb)
-    a, la = _sum_unused(a, la, set(lb) | set(keep))
-    b, lb = _sum_unused(b, lb, set(la) | set(keep))
-    batch, left, contracted, right = pair_labels(la, lb, keep)
-    size = dict(zip(la, a.shape)) | dict(zip(lb, b.shape))
-    out_shape = tuple(size[ix] for ix in batch + left + right)
-    if not contracted:  # an outer or Hadamard product: broadcasting, no BLAS to gain
-        ea = a.transpose([la.index(ix) for ix in batch + left])
-        eb = b.transpose([lb.index(ix) for ix in batch + right])
-        ea = ea.reshape(ea.shape + (1,) * len(right))
-        eb = eb.reshape(eb.shape[:len(batch)] + (1,) * len(left) + eb.shape[len(batch):])
-        return np.multiply(ea, eb)
-    if not left and not right:  # batched dot products: einsum streams them with no copies
-        spec = _letters(la) + "," + _letters(lb) + "->" + _letters(batch)
-        return np.einsum(spec, a, b)
-    ma = _as_matrices(a, la, batch, left, contracted)
-    mb = _as_matrices(b, lb, batch, contracted, right)
-    out = np.matmul(ma, mb)
-    return out.reshape(out_shape)
-
-
-def _letters(labels) -> str:
-    import opt_einsum
-
-    return "".join(opt_einsum.get_symbol(i) for i in labels)
-
-
-@dataclass(frozen=True, slots=True)
 class View:
-    """``env[out] = the view of env[src] that `axes` describe``."""
+    """``env[out] = a strided view of env[src]``."""
 
-    out: int
-    src: int
-    axes: tuple[Axis, ...]
-    sizes: Any
+    __slots__ = ("out", "src", "recipe")
+
+    def __init__(self, out: int, src: int, recipe: ViewRecipe):
+        self.out, self.src, self.recipe = out, src, recipe
 
     def run(self, env):
-        env[self.out] = take_view(env[self.src], self.axes, self.sizes)[0]
+        env[self.out] = self.recipe(env[self.src])
 
 
-@dataclass(frozen=True, slots=True)
 class Contract:
-    """``env[out] = contraction of env[args]`` keeping the labels `keep`."""
+    """``env[out] = contraction of env[args]``, keeping `keep`; the result's labels are
+    `labels_out`. Two operands go through matmul (BLAS); one is summed."""
 
-    out: int
-    args: tuple[int, ...]
-    labels: tuple[tuple[int, ...], ...]
-    keep: tuple[int, ...]
+    __slots__ = ("out", "args", "labels", "labels_out", "_run")
+
+    def __init__(self, out, args, labels, keep, sizes, dtype):
+        self.out, self.args, self.labels = out, tuple(args), tuple(map(tuple, labels))
+        keep = set(keep)
+        # every operation computes in `dtype`, numpy einsum's common type for the term, so a
+        # float32 operand met by a float64 one is summed in float64 as numpy would
+        if len(self.args) == 1:
+            (la,) = self.labels
+            axes = tuple(i for i, ix in enumerate(la) if ix not in keep)
+            self.labels_out = tuple(ix for ix in la if ix in keep)
+            self._run = lambda a: a.sum(axis=axes, dtype=dtype) if axes else a
+            return
+        la, lb = self.labels
+        # labels only one side has and nobody needs are summed away first
+        sum_a = tuple(i for i, ix in enumerate(la) if ix not in lb and ix not in keep)
+        sum_b = tuple(i for i, ix in enumerate(lb) if ix not in la and ix not in keep)
+        la = tuple(ix for i, ix in enumerate(la) if i not in sum_a)
+        lb = tuple(ix for i, ix in enumerate(lb) if i not in sum_b)
+        batch, left, contracted, right = pair_labels(la, lb, keep)
+        self.labels_out = batch + left + right
+        out_shape = tuple(sizes[ix] for ix in self.labels_out)
+        nb = math.prod(sizes[ix] for ix in batch)
+        if not contracted:  # outer or Hadamard product: broadcasting, nothing for BLAS
+            pa = [la.index(ix) for ix in batch + left]
+            pb = [lb.index(ix) for ix in batch + right]
+            sa = tuple(sizes[ix] for ix in batch + left) + (1,) * len(right)
+            sb = tuple(sizes[ix] for ix in batch) + (1,) * len(left) + tuple(
+                sizes[ix] for ix in right)
+            matmul = lambda a, b: np.multiply(a.transpose(pa).reshape(sa),
+                                              b.transpose(pb).reshape(sb), dtype=dtype)
+        elif not left and not right:  # batched dot products: einsum streams, no copies
+            local = {ix: _LETTERS[k] for k, ix in enumerate(dict.fromkeys(la + lb))}
+            spec = "".join(map(local.get, la)) + "," + "".join(map(local.get, lb)) + "->" + \
+                "".join(map(local.get, batch))
+            matmul = lambda a, b: np.einsum(spec, a, b, dtype=dtype)
+        else:
+            pa = [la.index(ix) for ix in batch + left + contracted]
+            pb = [lb.index(ix) for ix in batch + contracted + right]
+            nl, nc, nr = (math.prod(sizes[ix] for ix in g) for g in (left, contracted, right))
+            ma, mb = (nb, nl, nc), (nb, nc, nr)
+            matmul = lambda a, b: np.matmul(a.transpose(pa).reshape(ma),
+                                            b.transpose(pb).reshape(mb),
+                                            dtype=dtype).reshape(out_shape)
+        if sum_a or sum_b:
+            self._run = lambda a, b: matmul(a.sum(axis=sum_a, dtype=dtype) if sum_a else a,
+                                            b.sum(axis=sum_b, dtype=dtype) if sum_b else b)
+        else:
+            self._run = matmul
 
     def run(self, env):
-        if len(self.args) == 1:
-            env[self.out] = _sum_unused(env[self.args[0]], self.labels[0], set(self.keep))[0]
-        else:
-            (a, b), (la, lb) = self.args, self.labels
-            env[self.out] = contract_pair(env[a], la, env[b], lb, set(self.keep))
+        env[self.out] = self._run(*(env[a] for a in self.args))
 
 
-@dataclass(frozen=True, slots=True)
 class Zeros:
     """``env[out] = zeros(shape, dtype)``: a result buffer that terms accumulate into."""
 
-    out: int
-    shape: tuple[int, ...]
-    dtype: np.dtype
+    __slots__ = ("out", "shape", "dtype")
+
+    def __init__(self, out, shape, dtype):
+        self.out, self.shape, self.dtype = out, shape, dtype
 
     def run(self, env):
         env[self.out] = np.zeros(self.shape, self.dtype)
 
 
-@dataclass(frozen=True, slots=True)
 class Reshape:
     """``env[out] = env[src].reshape(shape)`` of a freshly computed (contiguous) array."""
 
-    out: int
-    src: int
-    shape: tuple[int, ...]
+    __slots__ = ("out", "src", "shape")
+
+    def __init__(self, out, src, shape):
+        self.out, self.src, self.shape = out, src, shape
 
     def run(self, env):
         env[self.out] = env[self.src].reshape(self.shape)
 
 
-@dataclass(frozen=True, slots=True)
 class Accumulate:
     """``region of env[target] += coeff * env[src]``, broadcasting labels `src` lacks."""
 
-    target: int
-    src: int | None
-    labels: tuple[int, ...]  # of env[src]
-    coeff: Any
-    axes: tuple[Axis, ...]
-    sizes: Any
+    __slots__ = ("target", "src", "coeff", "region", "perm", "expand")
+
+    def __init__(self, target, src, labels, coeff, region: ViewRecipe, sizes):
+        self.target, self.src, self.coeff, self.region = target, src, coeff, region
+        labels = tuple(labels)
+        present = [ix for ix in region.labels if ix in labels]
+        assert set(present) == set(labels), (labels, region.labels)
+        self.perm = None if tuple(present) == labels else [labels.index(ix) for ix in present]
+        self.expand = None if len(present) == len(region.labels) else tuple(
+            sizes[ix] if ix in labels else 1 for ix in region.labels)
 
     def run(self, env):
-        region, region_labels = take_view(env[self.target], self.axes, self.sizes)
+        region = self.region(env[self.target])
         if self.src is None:
             value = self.coeff
         else:
             value = env[self.src]
-            if tuple(self.labels) != tuple(ix for ix in region_labels if ix in self.labels):
-                value = value.transpose([self.labels.index(ix) for ix in region_labels
-                                         if ix in self.labels])
-            if len(self.labels) != len(region_labels):
-                value = value.reshape([self.sizes[ix] if ix in self.labels else 1
-                                       for ix in region_labels])
+            if self.perm is not None:
+                value = value.transpose(self.perm)
+            if self.expand is not None:
+                value = value.reshape(self.expand)
             if self.coeff != 1:
                 value = np.multiply(value, self.coeff)
         np.add(region, value, out=region, casting="unsafe")

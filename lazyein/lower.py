@@ -334,7 +334,7 @@ def _solve(ties, sizes, fresh):
         root, offset = find(ix)
         groups[root].append((ix, offset))
     new_sizes, moved = {}, {}
-    for root, members in groups.items():
+    for members in groups.values():
         lo = max(-d for _, d in members)
         hi = min(sizes[ix] - d for ix, d in members)
         if hi <= lo:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import opt_einsum
 
-from .execute import Accumulate, Contract, Reshape, View, Zeros, pair_labels, result_labels
+from .execute import Accumulate, Contract, Reshape, View, ViewRecipe, Zeros, result_labels
 from .ir import Node, Op, toposort
 from .lower import Lowering
 from .printing import describe_op, letters
@@ -97,6 +98,7 @@ class _Builder:
         self.steps = []
         # per value: its dtype, the bytes its step allocates, the bytes it spans (a copy's cost)
         self.dtype = [leaf.dtype for leaf in leaves]
+        self.shape = [leaf.shape for leaf in leaves]
         self.alloc = [0] * len(leaves)
         self.span = [leaf.size * leaf.dtype.itemsize for leaf in leaves]
         self.memo: dict = {}               # structural key -> value
@@ -104,9 +106,10 @@ class _Builder:
         self.reports: list[TermReport] = []
         self.materialized: list[str] = []
 
-    def emit(self, make, dtype, alloc: int, span: int | None = None) -> int:
+    def emit(self, make, dtype, alloc: int, span: int | None = None, shape=None) -> int:
         value = len(self.dtype)
         self.dtype.append(np.dtype(dtype))
+        self.shape.append(shape)
         self.alloc.append(alloc)
         self.span.append(alloc if span is None else span)
         self.steps.append(make(value))
@@ -129,9 +132,11 @@ class _Builder:
             # no split or merge of labels expresses this reshape: compute, then reshape
             src = self.evaluate(node.src[0])
             self.alloc[src] = 0  # the reshaped view owns the buffer from here on
-            out = self.emit(lambda v: Reshape(v, src, node.shape), node.dtype, nbytes)
+            out = self.emit(lambda v: Reshape(v, src, node.shape), node.dtype, nbytes,
+                            shape=node.shape)
         else:
-            out = self.emit(lambda v: Zeros(v, node.shape, node.dtype), node.dtype, nbytes)
+            out = self.emit(lambda v: Zeros(v, node.shape, node.dtype), node.dtype, nbytes,
+                            shape=node.shape)
             result = len(self.evaluated)
             for term in terms:
                 self.add_term(out, term, result)
@@ -150,7 +155,8 @@ class _Builder:
             src = self.source(f.source)
             labels = tuple(dict.fromkeys(axis_labels(f.axes)))
             key = ("view", src, _relabel(f.axes, sizes))
-            view = self.memoized(key, lambda v: View(v, src, f.axes, sizes), self.dtype[src],
+            recipe = ViewRecipe(f.axes, self.shape[src], sizes)
+            view = self.memoized(key, partial(View, src=src, recipe=recipe), self.dtype[src],
                                  0, _bytes(labels, sizes, self.dtype[src]))
             values.append((view, labels))
             described.append(_describe_factor(f, self.leaves))
@@ -169,6 +175,7 @@ class _Builder:
             flops = int(info.opt_cost)
         elif values and set(values[0][1]) != set(keep):
             path = ((0,),)  # a single factor summed over some of its labels
+        dtype = np.result_type(*(self.dtype[v] for v, _ in values)) if values else None
         for step in path:
             picked = [values[i] for i in step]
             for i in sorted(step, reverse=True):
@@ -181,14 +188,14 @@ class _Builder:
                 res_labels = tuple(ix for ix in picked[0][1] if ix in rest)
             args = tuple(v for v, _ in picked)
             arg_labels = tuple(ls for _, ls in picked)
-            dtype = np.result_type(*(self.dtype[v] for v in args))
-            key = ("contract", args, _pattern(arg_labels, res_labels))
-            value = self.memoized(key, lambda v: Contract(v, args, arg_labels, res_labels),
-                                  dtype, _bytes(res_labels, sizes, dtype))
+            key = ("contract", args, _pattern(arg_labels, res_labels), dtype)
+            make = partial(Contract, args=args, labels=arg_labels, keep=res_labels, sizes=sizes,
+                           dtype=dtype)
+            value = self.memoized(key, make, dtype, _bytes(res_labels, sizes, dtype))
             values.append((value, res_labels))
         src, src_labels = values[0] if values else (None, ())
-        self.steps.append(Accumulate(target, src, tuple(src_labels), term.coeff, term.out,
-                                     sizes))
+        region = ViewRecipe(term.out, self.shape[target], sizes)
+        self.steps.append(Accumulate(target, src, src_labels, term.coeff, region, sizes))
         self.reports.append(TermReport(result, term.coeff, equation, tuple(described),
                                        tuple(path), flops))
 

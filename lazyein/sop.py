@@ -6,12 +6,10 @@ import itertools
 import math
 from typing import NamedTuple
 
-import numpy as np
-
 from .ir import Node
 
 __all__ = ["Sub", "Axis", "Factor", "Term", "full_axis", "axis_labels", "map_term",
-           "merge_terms", "take_view"]
+           "merge_terms"]
 
 
 class Sub(NamedTuple):
@@ -120,44 +118,3 @@ def merge_terms(terms) -> list[Term]:
         else:
             merged[key] = t
     return [t for t in merged.values() if t.coeff != 0]
-
-
-def take_view(array: np.ndarray, axes: tuple[Axis, ...], sizes: dict[int, int]):
-    """The strided view of `array` that `axes` describe, and its labels (each once).
-
-    Never copies: slices, splits of single axes and diagonals are all strided views.
-    """
-    assert len(axes) == array.ndim, (axes, array.shape)
-    index, split_shape, labels, trims = [], [], [], []
-    simple = True
-    for ax, n in zip(axes, array.shape):
-        if not ax.subs:
-            index.append(ax.start)
-            simple = False
-            continue
-        length = ax.length
-        index.append(slice(None) if ax.start == 0 and length == n else
-                     slice(ax.start, ax.start + length))
-        for s in ax.subs:
-            split_shape.append(s.dim)
-            labels.append(s.label)
-            size = sizes[s.label]
-            trims.append(slice(None) if s.offset == 0 and size == s.dim else
-                         slice(s.offset, s.offset + size))
-        if len(ax.subs) > 1 or index[-1] != slice(None) or trims[-1] != slice(None):
-            simple = False
-    if simple and len(set(labels)) == len(labels):
-        return array, labels
-    view = np.reshape(array[tuple(index)], split_shape, copy=False)  # splits only: a view
-    view = view[tuple(trims)]
-    if len(set(labels)) == len(labels):
-        return view, labels
-    unique, strides = [], []
-    for ix, stride in zip(labels, view.strides):
-        if ix in unique:
-            strides[unique.index(ix)] += stride
-        else:
-            unique.append(ix)
-            strides.append(stride)
-    shape = [sizes[ix] for ix in unique]
-    return np.lib.stride_tricks.as_strided(view, shape, strides), unique

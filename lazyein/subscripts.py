@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 import string
 
 from .errors import LabelSizeError, SubscriptError
@@ -11,6 +12,8 @@ from .errors import LabelSizeError, SubscriptError
 __all__ = ["parse_einsum", "split_interleaved"]
 
 _LETTERS = string.ascii_letters
+# numpy numbers sublist labels 0-25 as A-Z and 26-51 as a-z, so implicit output sorts by int
+_SUBLIST_LETTERS = string.ascii_uppercase + string.ascii_lowercase
 _MAX_SUBLIST_LABEL = len(_LETTERS)  # numpy accepts sublist integers in [0, 52)
 
 
@@ -48,7 +51,7 @@ def _sublist_letters(sub) -> str:
         if not 0 <= x < _MAX_SUBLIST_LABEL:
             raise SubscriptError(f"sublist label {x} is out of range: labels are ints in "
                                  f"[0, {_MAX_SUBLIST_LABEL})")
-        out.append(_LETTERS[x])
+        out.append(_SUBLIST_LETTERS[x])
     return "".join(out)
 
 
@@ -70,6 +73,10 @@ def parse_einsum(subscripts: str, shapes: tuple[tuple[int, ...], ...]):
     """
     if not isinstance(subscripts, str):
         raise SubscriptError(f"einsum subscripts must be a str; got {type(subscripts).__name__}")
+    for run in re.findall(r"\.+", subscripts):
+        if len(run) != 3:
+            raise SubscriptError(f"einsum subscripts {subscripts!r} contain {run!r}: a '.' must "
+                                 "be part of an unbroken '...'")
     return _parse(subscripts.replace(" ", ""), tuple(map(tuple, shapes)))
 
 
