@@ -1,8 +1,29 @@
 """lazyein: lazy tensor expressions, expanded, de-structured and contracted within a budget."""
 
-from .api import (LazyTensor, add, compute, concatenate, diagonal, dot, einsum, eye, kron, lazy,
-                  lazy_einsum, matmul, moveaxis, multiply, pad, reshape, stack, subtract,
-                  swapaxes, tensordot, trace, transpose)
+from .api import (
+                  LazyTensor,
+                  add,
+                  compute,
+                  concatenate,
+                  diagonal,
+                  dot,
+                  einsum,
+                  eye,
+                  kron,
+                  lazy,
+                  lazy_einsum,
+                  matmul,
+                  moveaxis,
+                  multiply,
+                  pad,
+                  reshape,
+                  stack,
+                  subtract,
+                  swapaxes,
+                  tensordot,
+                  trace,
+                  transpose,
+)
 from .errors import LazyeinError, MemoryBudgetError, ShapeError, SubscriptError
 from .plan import Plan
 

@@ -153,7 +153,9 @@ class Contract:
             self._run = matmul
 
     def run(self, env):
-        env[self.out] = self._run(*(env[a] for a in self.args))
+        result = self._run(*(env[a] for a in self.args))
+        # full reductions hand back numpy scalars; a plan's values are always arrays
+        env[self.out] = result if self.labels_out else np.asarray(result)
 
 
 class Zeros:
@@ -185,7 +187,11 @@ class Accumulate:
 
     __slots__ = ("target", "src", "coeff", "region", "perm", "expand")
 
-    def __init__(self, target, src, labels, coeff, region: ViewRecipe, sizes):
+    def __init__(self, target, src, labels, coeff, region: ViewRecipe, sizes, dtype):
+        if np.dtype(dtype).kind in "biu":
+            # integer results wrap as numpy's do: -1 in uint8 arithmetic is 255
+            with np.errstate(all="ignore"):
+                coeff = np.array(coeff).astype(dtype)[()]
         self.target, self.src, self.coeff, self.region = target, src, coeff, region
         labels = tuple(labels)
         present = [ix for ix in region.labels if ix in labels]

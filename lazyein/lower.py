@@ -215,8 +215,13 @@ class Lowering:
         occurrences = defaultdict(list)
         for i, (t, labels, src) in enumerate(zip(terms, inputs, node.src)):
             for ax, letter, d in zip(t.out, labels, src.shape):
-                if d != 1:  # a length-1 axis broadcasts and ties nothing
-                    occurrences[letter].append((i, ax))
+                if d == 1:  # a length-1 axis broadcasts and ties nothing
+                    continue
+                if not ax.subs:  # a single index (a stacked slice) pins the letter there
+                    pin = self.fresh()
+                    sizes[pin] = 1
+                    ax = Axis(ax.start, (Sub(pin, 1, 0),))
+                occurrences[letter].append((i, ax))
 
         def split_everywhere(label, parts, blame):
             whole = Sub(label, sizes[label], 0)

@@ -134,21 +134,50 @@ class _Builder:
             self.alloc[src] = 0  # the reshaped view owns the buffer from here on
             out = self.emit(lambda v: Reshape(v, src, node.shape), node.dtype, nbytes,
                             shape=node.shape)
+        elif len(terms) == 1:
+            term = terms[0]
+            value, labels = self.contract_term(term, len(self.evaluated))
+            if self.adoptable(value, labels, term, node):
+                out = value  # the one term's fresh result is the value: no copy, no zeros
+                self.alloc[out] = nbytes
+            else:
+                out = self.zeros(node)
+                self.accumulate(out, value, labels, term)
         else:
-            out = self.emit(lambda v: Zeros(v, node.shape, node.dtype), node.dtype, nbytes,
-                            shape=node.shape)
-            result = len(self.evaluated)
+            out = self.zeros(node)
             for term in terms:
-                self.add_term(out, term, result)
+                value, labels = self.contract_term(term, len(self.evaluated))
+                self.accumulate(out, value, labels, term)
         self.evaluated[node] = out
         return out
+
+    def zeros(self, node: Node) -> int:
+        return self.emit(lambda v: Zeros(v, node.shape, node.dtype), node.dtype,
+                         node.size * node.dtype.itemsize, shape=node.shape)
+
+    def adoptable(self, value, labels, term: Term, node: Node) -> bool:
+        """Can the contraction `value` itself be `node`'s value? Only a fresh array the plan
+        made, in `node`'s dtype and axis order, covering all of it exactly once."""
+        step = self.steps[-1] if self.steps else None
+        return (isinstance(step, Contract) and step.out == value and term.coeff == 1
+                and value not in self.evaluated.values() and self.dtype[value] == node.dtype
+                and ViewRecipe(term.out, node.shape, term.sizes).identity
+                and tuple(labels) == tuple(s.label for ax in term.out for s in ax.subs)
+                and len(term.out) == len(node.shape))
+
+    def accumulate(self, target: int, value, labels, term: Term):
+        region = ViewRecipe(term.out, self.shape[target], term.sizes)
+        self.steps.append(Accumulate(target, value, labels, term.coeff, region, term.sizes,
+                                     self.dtype[target]))
 
     def source(self, node: Node) -> int:
         if node.op is Op.LEAF:
             return self.slot[node]
         return self.evaluate(node, "its index map has no strided view")
 
-    def add_term(self, target: int, term: Term, result: int):
+    def contract_term(self, term: Term, result: int):
+        """Emit the steps contracting `term`'s factors; return the value and its labels
+        (None for a term with no factors: a constant)."""
         sizes = term.sizes
         values, described = [], []
         for f in term.factors:
@@ -193,11 +222,9 @@ class _Builder:
                            dtype=dtype)
             value = self.memoized(key, make, dtype, _bytes(res_labels, sizes, dtype))
             values.append((value, res_labels))
-        src, src_labels = values[0] if values else (None, ())
-        region = ViewRecipe(term.out, self.shape[target], sizes)
-        self.steps.append(Accumulate(target, src, src_labels, term.coeff, region, sizes))
         self.reports.append(TermReport(result, term.coeff, equation, tuple(described),
                                        tuple(path), flops))
+        return values[0] if values else (None, ())
 
 
 def _symbols(labels) -> str:

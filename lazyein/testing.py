@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import string
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from hypothesis import strategies as st
@@ -145,9 +145,10 @@ class Case:
 class _Builder:
     """Draws a program step by step, evaluating the numpy reference as it goes."""
 
-    def __init__(self, draw, allow_zero: bool):
+    def __init__(self, draw, allow_zero: bool, dtypes=_DTYPES):
         self.draw = draw
         self.allow_zero = allow_zero
+        self.dtypes = tuple(dtypes)
         self.nodes: list[_Node] = []
         self.inputs: dict[str, np.ndarray] = {}
         self.lazy_src: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -200,7 +201,7 @@ class _Builder:
     def leaf(self, shape=None, dtype=None) -> _Node:
         """A new input array wrapped by ``le.lazy``."""
         shape = self.shape() if shape is None else tuple(shape)
-        dtype = self.choice(_DTYPES) if dtype is None else dtype
+        dtype = self.choice(self.dtypes) if dtype is None else dtype
         n = math.prod(shape)
         ints = st.lists(st.integers(-3, 3), min_size=n, max_size=n)
         x = np.array(self.draw(ints), dtype=dtype).reshape(shape)
@@ -251,7 +252,7 @@ class _Builder:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 value = np.asarray(eval(ref_src, self.ns_ref))  # noqa: S307 - our own code
-                bound = np.asarray(eval(abs_src, self.ns_abs))  # noqa: S307
+                bound = np.abs(eval(abs_src, self.ns_abs))  # noqa: S307 - real even for complex eye
         except (ValueError, TypeError, IndexError, Warning):
             self.rejected += 1
             return None
@@ -270,8 +271,8 @@ class _Builder:
     def pick(self, pred: Callable[[_Node], bool] = lambda n: True, make: Callable[[], tuple] | None = None):
         """A drawn node satisfying ``pred``, recent ones first; else a new leaf of shape ``make()``."""
         cands = [n for n in self.nodes if pred(n)]
-        if cands:  # the most recent candidate half the time, so the DAG grows deep
-            return cands[-1 - (self.integer(0, len(cands) - 1) if self.chance(2) else 0)]
+        if cands:  # mostly the most recent candidate, so the DAG grows deep
+            return cands[-1 - (self.integer(0, len(cands) - 1) if self.chance(4) else 0)]
         return self.leaf(make()) if make is not None else None
 
     def partner(self, a: _Node, pred, make) -> tuple[_Node, bool]:
@@ -284,6 +285,16 @@ class _Builder:
             if n is not None:
                 return n, False
         return self.leaf(make()), self.chance(3)
+
+    def depends(self, node: _Node) -> int:
+        """How many nodes ``node`` is computed from, itself included."""
+        seen, stack = set(), [node.lazy]
+        while stack:
+            tok = stack.pop()
+            if tok not in seen:
+                seen.add(tok)
+                stack.extend(self.lazy_src.get(tok, ("", ()))[1])
+        return len(seen)
 
     def case(self, roots: list[_Node]) -> Case:
         """Freeze the program into a Case, keeping only the code ``roots`` depend on."""
@@ -407,7 +418,7 @@ def _op_einsum(b: _Builder, a: _Node | None = None, share: bool = False):
     mode = b.choice(("explicit", "explicit", "implicit", "interleaved"))
     out = None
     if mode != "implicit" and not (mode == "interleaved" and b.chance(3)):
-        out = b.perm(sizes)[: b.integer(0, len(sizes))]
+        out = b.perm(sizes)[: len(sizes) - b.integer(0, len(sizes))]
         if ell_shapes and (ell or b.draw(st.booleans())):
             out.insert(b.integer(0, len(out)), "...")
     fn = b.choice(("le.einsum", "le.lazy_einsum"))
@@ -680,7 +691,7 @@ def _op_sum(b: _Builder, a: _Node | None = None, share: bool = False):
     """.sum() over all, one, or several axes."""
     a = b.pick() if a is None else a
     n = a.ndim
-    kind = b.choice(("one", "all", "none", "many", "positional")) if n else b.choice(("all", "none"))
+    kind = b.choice(("one", "many", "one", "positional", "all", "none")) if n else b.choice(("all", "none"))
     if kind == "all":
         return b.node("{0}.sum()", "np.sum({0})", [(a, False)])
     if kind == "none":
@@ -739,7 +750,16 @@ _SHARING = (_op_einsum, _op_elementwise, _op_kron, _op_stack, _op_matmul)
 
 
 @st.composite
-def exprs(draw, max_ops: int = 5, max_leaves: int = 3, outputs: int = 1, ops=None, share: bool = False) -> Case:
+def exprs(
+    draw,
+    min_ops: int = 1,
+    max_ops: int = 5,
+    max_leaves: int = 3,
+    outputs: int = 1,
+    ops=None,
+    share: bool = False,
+    dtypes=None,
+) -> Case:
     """Draw a random expression DAG over all public lazyein operations, with its numpy value.
 
     Leaves are small integer-valued arrays (mostly float64; float32, int64, complex128 now
@@ -749,32 +769,36 @@ def exprs(draw, max_ops: int = 5, max_leaves: int = 3, outputs: int = 1, ops=Non
 
     Args:
         draw: supplied by ``hypothesis.strategies.composite``.
+        min_ops: fewest operations applied after the leaves (some may be rejected as too big).
         max_ops: most operations applied after the leaves.
         max_leaves: most leaves drawn before the operations (operations add more).
         outputs: number of expressions in the case (the last node, then earlier ones).
         ops: names from ``OPERATIONS`` to restrict the operations to; all when None.
         share: end with an operation that takes the last node twice, e.g. ``S * S``.
+        dtypes: dtype names the input arrays are drawn from, uniformly; by default
+            float64 with float32, int64 and complex128 at 5% each.
 
     Returns:
         A ``Case``: build the lazy expression(s) with ``case.build()``; ``case.refs`` are
         numpy's values.
     """
-    b = _Builder(draw, allow_zero=draw(st.integers(0, 5)) == 5)
+    b = _Builder(draw, allow_zero=draw(st.integers(0, 5)) == 5, dtypes=dtypes or _DTYPES)
     for _ in range(draw(st.integers(1, max_leaves))):
         b.eye() if b.chance(8) else b.leaf()
     names = tuple(OPERATIONS) if ops is None else tuple(ops)
     made = []
-    for _ in range(draw(st.integers(0 if ops is None else 1, max_ops))):
+    for _ in range(draw(st.integers(min_ops, max_ops))):
         node = OPERATIONS[b.choice(names)](b)
         if node is not None:
             made.append(node)
+    if not made:  # every drawn operation was rejected (too big): keep the case useful
+        made.append(_op_negate(b))
     if share:
-        s = made[-1] if made else _op_elementwise(b) or b.nodes[-1]
-        node = b.choice(_SHARING)(b, s, True)
-        made.append(node if node is not None else b.node("{0} + {0}", "{0} + {0}", [(s, False)]))
-    roots = [b.nodes[-1]]
-    while len(roots) < outputs:
-        roots.append(b.pick())
+        node = b.choice(_SHARING)(b, made[-1], True)
+        made.append(node if node is not None else b.node("{0} + {0}", "{0} + {0}", [(made[-1], False)]))
+    roots = [max(reversed(made), key=b.depends)]  # the node over the largest sub-DAG
+    while len(roots) < outputs:  # other drawn nodes, distinct while there are any
+        roots.append(b.pick(lambda n: n not in roots and n.raw is None) or b.pick())
     return b.case(roots)
 
 

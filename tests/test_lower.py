@@ -1,0 +1,137 @@
+"""Lowering to a sum of products: expansion, exact merging of equal terms, index arithmetic."""
+
+import numpy as np
+import pytest
+
+import lazyein as le
+from lazyein.lower import MAX_PRODUCTS, Lowering
+
+rng = np.random.default_rng(7)
+
+
+def problem2(n=5, q=6):
+    A, B = rng.normal(size=(n, n)), rng.normal(size=(q,))
+    Y2, Z2 = rng.normal(size=(n,)), rng.normal(size=(q, n))
+    C = le.lazy_einsum("i,jk->ijk", B, A)
+    C2 = le.lazy_einsum("j,ik->ijk", Y2, Z2)
+    return C, C2, np.einsum("i,jk->ijk", B, A), np.einsum("j,ik->ijk", Y2, Z2)
+
+
+def test_einsum_of_sums_expands_into_four_products():
+    C, C2, c, c2 = problem2()
+    E = le.lazy_einsum("ijk,ikj->k", C + C2, C + C2)
+    assert E.explain().num_terms == 4
+    np.testing.assert_allclose(E.compute(), np.einsum("ijk,ikj->k", c + c2, c + c2))
+
+
+def test_difference_of_equal_terms_is_exactly_zero_with_no_term_left():
+    C, _, c, _ = problem2()
+    assert Lowering().lower((C - C).node) == []
+    assert (C - C).explain().num_terms == 0
+    assert np.array_equal((C - C).compute(), np.zeros_like(c))
+
+
+def test_adding_then_removing_a_term_gives_exactly_the_term():
+    C, C2, c, _ = problem2()
+    terms = Lowering().lower(((C + C2) - C2).node)
+    assert len(terms) == 1 and terms[0].coeff == 1
+    assert np.array_equal(((C + C2) - C2).compute(), c)  # bit-for-bit: nothing was subtracted
+
+
+def test_terms_equal_up_to_label_names_and_factor_order_merge():
+    a, b = le.lazy(rng.normal(size=(3, 4))), le.lazy(rng.normal(size=(4, 3)))
+    left = le.einsum("ij,jk->ik", a, b)
+    right = le.einsum("jk,ij->ik", b, a)  # same maths, factors swapped, labels renamed
+    terms = Lowering().lower((left + right).node)
+    assert len(terms) == 1 and terms[0].coeff == 2
+
+
+def test_scaling_distributes_and_coefficients_collect():
+    x = le.lazy(rng.normal(size=4))
+    y = le.lazy(rng.normal(size=4))
+    t = 3 * (x + y) - 2 * x - y
+    terms = Lowering().lower(t.node)
+    assert sorted(term.coeff for term in terms) == [1, 2]
+
+
+def test_sum_shared_by_several_products_is_planned_from_one_lowering():
+    C, C2, c, c2 = problem2()
+    S = C + C2
+    E1 = le.lazy_einsum("ijk,ikj->k", S, S)
+    E2 = le.lazy_einsum("ijk->i", S)
+    r1, r2 = le.compute(E1, E2)
+    np.testing.assert_allclose(r1, np.einsum("ijk,ikj->k", c + c2, c + c2))
+    np.testing.assert_allclose(r2, np.einsum("ijk->i", c + c2))
+
+
+def test_work_common_to_several_terms_is_computed_once():
+    a, b, c = (le.lazy(rng.normal(size=(4, 4))) for _ in range(3))
+    ab = a @ b
+    plan = le.lazy_einsum("ij,jk->ik", ab, c + c.T).explain()
+    contractions = [s for s in plan.steps if type(s).__name__ == "Contract"]
+    # a @ b is one contraction shared by both terms; each term adds one more
+    assert len(contractions) == 3
+
+
+def test_too_many_products_are_not_expanded():
+    xs = [sum((le.lazy(rng.normal(size=(3, 3))) for _ in range(3)), start=le.lazy(
+        np.zeros((3, 3)))) for _ in range(4)]
+    t = le.lazy_einsum("ab,bc,cd,de->ae", *xs)
+    plan = t.explain()
+    assert plan.num_terms <= MAX_PRODUCTS + 16
+    want = np.linalg.multi_dot([np.asarray(x) for x in xs])
+    np.testing.assert_allclose(t.compute(), want)
+
+
+@pytest.mark.parametrize("make, reference", [
+    (lambda A, x: le.eye(5) @ x, lambda A, x: x),
+    (lambda A, x: le.lazy(A) @ le.eye(5), lambda A, x: A),
+    (lambda A, x: le.eye(5, k=2) @ x, lambda A, x: np.eye(5, k=2) @ x),
+    (lambda A, x: le.eye(7, 5, k=-1) @ x, lambda A, x: np.eye(7, 5, k=-1) @ x),
+    (lambda A, x: le.kron(le.eye(3), A[:2, :]) @ le.lazy(rng.normal(size=15)),
+     None),
+    (lambda A, x: le.pad(A, ((1, 2), (3, 0))) @ le.lazy(np.ones(8)),
+     lambda A, x: np.pad(A, ((1, 2), (3, 0))) @ np.ones(8)),
+    (lambda A, x: le.stack([A, 2 * A]) @ x, lambda A, x: np.stack([A, 2 * A]) @ x),
+    (lambda A, x: le.concatenate([A, A.T], axis=0) @ x,
+     lambda A, x: np.concatenate([A, A.T], axis=0) @ x),
+])
+def test_structured_operands_are_views_not_arrays(make, reference):
+    A = rng.normal(size=(5, 5))
+    x = rng.normal(size=(5, 2))
+    t = make(A, x)
+    plan = t.explain()
+    assert plan.materialized == ()
+    if reference is not None:
+        np.testing.assert_allclose(t.compute(), reference(A, x), atol=1e-12)
+
+
+def test_kron_with_identity_is_the_expert_rewrite():
+    W, data = rng.normal(size=(3, 8)), rng.normal(size=(4, 5 * 8))
+    t = le.kron(le.eye(5), W) @ le.lazy(data).T
+    plan = t.explain()
+    assert plan.materialized == () and plan.num_terms == 1
+    assert "split" in str(plan)
+    np.testing.assert_allclose(t.compute(), np.kron(np.eye(5), W) @ data.T)
+    # the FLOPs of the rewrite, not of the 15 x 40 kron matrix
+    assert plan.flops <= 2 * 5 * 3 * 8 * 4
+
+
+def test_reshape_without_a_view_is_materialized_and_said():
+    a = le.lazy(rng.normal(size=(6, 4)))
+    t = le.reshape(a, (4, 6)) @ le.lazy(np.ones(6))
+    plan = t.explain()
+    assert any("reshape" in m for m in plan.materialized)
+    np.testing.assert_allclose(t.compute(), np.asarray(a).reshape(4, 6) @ np.ones(6))
+
+
+def test_eye_offset_past_the_edge_is_all_zeros_with_no_terms():
+    t = le.eye(3, k=5)
+    assert t.explain().num_terms == 0
+    assert np.array_equal(t.compute(), np.eye(3, k=5))
+
+
+def test_diagonal_of_an_offset_identity_is_exactly_zero():
+    t = le.einsum("ii->i", le.eye(4, k=1))
+    assert t.explain().num_terms == 0
+    assert np.array_equal(t.compute(), np.zeros(4))
