@@ -50,7 +50,8 @@ def test_compute_returns_a_new_array_never_an_input():
 def test_inputs_are_never_modified():
     a, b = rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
     a0, b0 = a.copy(), b.copy()
-    t = le.lazy_einsum("ij,jk->ik", le.lazy(a) + b, le.pad(b, 1)) - le.pad(a, ((0, 0), (1, 1)))
+    t = le.lazy_einsum("ij,jk->ik", le.pad(le.lazy(a) + b, ((0, 0), (1, 1))),
+                       le.pad(b, ((1, 1), (0, 0)))) - a
     t.compute()
     le.compute(t, le.kron(a, b), le.stack([a, b]))
     assert np.array_equal(a, a0) and np.array_equal(b, b0)
