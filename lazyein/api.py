@@ -394,7 +394,8 @@ def moveaxis(a, source, destination) -> LazyTensor:
     if len(src) != len(dst):
         raise ShapeError(f"moveaxis: {len(src)} source axes but {len(dst)} destinations")
     if len(set(src)) != len(src) or len(set(dst)) != len(dst):
-        raise ShapeError("moveaxis: repeated axis in source or destination")
+        raise ShapeError(f"moveaxis: repeated axis in source {source!r} or destination "
+                         f"{destination!r}")
     order = [i for i in range(n) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -490,7 +491,8 @@ def diagonal(a, offset=0, axis1=0, axis2=1) -> LazyTensor:
         raise ShapeError(f"diagonal: needs at least 2 dimensions, got shape {x.shape}")
     i, j = _axis(axis1, n, "diagonal"), _axis(axis2, n, "diagonal")
     if i == j:
-        raise ShapeError("diagonal: axis1 and axis2 cannot be the same")
+        raise ShapeError(f"diagonal: axis1 ({axis1}) and axis2 ({axis2}) name the same axis "
+                         f"of the {n}-d operand")
     offset = _integer(offset, "offset")
     rest = [k for k in range(n) if k not in (i, j)]
     if offset == 0 and x.shape[i] == x.shape[j]:
@@ -567,7 +569,8 @@ def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
         if node.op is Op.LEAF:
             leaf = node.arg
             arrays.append(leaf.array)
-            key.append((node.shape, node.dtype.str, leaf.weak))
+            # strides decide which reshapes copy, so they are part of the memory estimate
+            key.append((node.shape, node.dtype.str, leaf.array.strides, leaf.weak))
         else:
             key.append((node.op, node.arg, tuple(index[s] for s in node.src)))
     return (tuple(key), tuple(index[r] for r in roots)), arrays
@@ -603,6 +606,8 @@ def _compute(tensors, max_bytes, out, progress):
             raise TypeError(f"out must be a numpy.ndarray, not {type(out).__name__}")
         if out.shape != root.shape:
             raise ShapeError(f"out has shape {out.shape}, but the result has shape {root.shape}")
+        if not out.flags.writeable:
+            raise ValueError("out is read-only; pass a writeable array")
         if not np.can_cast(root.dtype, out.dtype, "safe"):
             raise TypeError(f"out has dtype {out.dtype}, to which the result's {root.dtype} "
                             "does not cast safely")

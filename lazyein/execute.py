@@ -14,7 +14,7 @@ import numpy as np
 from .sop import Axis
 
 __all__ = ["View", "Contract", "Zeros", "Accumulate", "Reshape", "pair_labels",
-           "result_labels", "ViewRecipe", "run_steps"]
+           "result_labels", "ViewRecipe", "layout", "run_steps"]
 
 
 _LETTERS = string.ascii_letters
@@ -102,10 +102,12 @@ class Contract:
     """``env[out] = contraction of env[args]``, keeping `keep`; the result's labels are
     `labels_out`. Two operands go through matmul (BLAS); one is summed."""
 
-    __slots__ = ("out", "args", "labels", "labels_out", "_run")
+    __slots__ = ("out", "args", "labels", "labels_out", "dtype", "_run", "_sums", "_matrices")
 
     def __init__(self, out, args, labels, keep, sizes, dtype):
         self.out, self.args, self.labels = out, tuple(args), tuple(map(tuple, labels))
+        self.dtype = np.dtype(dtype)
+        self._sums, self._matrices = ((), ()), None
         keep = set(keep)
         # every operation computes in `dtype`, numpy einsum's common type for the term, so a
         # float32 operand met by a float64 one is summed in float64 as numpy would
@@ -119,6 +121,7 @@ class Contract:
         # labels only one side has and nobody needs are summed away first
         sum_a = tuple(i for i, ix in enumerate(la) if ix not in lb and ix not in keep)
         sum_b = tuple(i for i, ix in enumerate(lb) if ix not in la and ix not in keep)
+        self._sums = (sum_a, sum_b)
         la = tuple(ix for i, ix in enumerate(la) if i not in sum_a)
         lb = tuple(ix for i, ix in enumerate(lb) if i not in sum_b)
         batch, left, contracted, right = pair_labels(la, lb, keep)
@@ -143,6 +146,7 @@ class Contract:
             pb = [lb.index(ix) for ix in batch + contracted + right]
             nl, nc, nr = (math.prod(sizes[ix] for ix in g) for g in (left, contracted, right))
             ma, mb = (nb, nl, nc), (nb, nc, nr)
+            self._matrices = ((pa, ma), (pb, mb))
             matmul = lambda a, b: np.matmul(a.transpose(pa).reshape(ma),
                                             b.transpose(pb).reshape(mb),
                                             dtype=dtype).reshape(out_shape)
@@ -152,10 +156,43 @@ class Contract:
         else:
             self._run = matmul
 
+    def scratch_bytes(self, *operands: np.ndarray) -> int:
+        """Bytes this step allocates besides its result, for operands laid out as these
+        (arrays with the real strides; their data is never read)."""
+        total = 0
+        operands = list(operands)
+        for k, axes in enumerate(self._sums if len(operands) == 2 else ()):
+            if axes:
+                shape = [d for i, d in enumerate(operands[k].shape) if i not in axes]
+                total += math.prod(shape) * self.dtype.itemsize
+                operands[k] = layout(shape, self.dtype)
+        for (perm, shape), x in zip(self._matrices or (), operands):
+            try:  # a reshape that needs a copy says so instead of making one
+                np.reshape(x.transpose(perm), shape, copy=False)
+            except ValueError:
+                total += math.prod(shape) * x.dtype.itemsize
+            if x.dtype != self.dtype:  # matmul casts a whole operand to the common dtype
+                total += math.prod(shape) * self.dtype.itemsize
+        return total
+
     def run(self, env):
         result = self._run(*(env[a] for a in self.args))
         # full reductions hand back numpy scalars; a plan's values are always arrays
         env[self.out] = result if self.labels_out else np.asarray(result)
+
+
+def layout(shape, dtype, strides=None) -> np.ndarray:
+    """An array with the given shape and strides (C order by default) over one element:
+    for working out which reshapes are views. Its elements must never be read."""
+    dtype = np.dtype(dtype)
+    if strides is None:
+        strides, step = [], dtype.itemsize
+        for d in reversed(shape):
+            strides.append(step)
+            step *= max(d, 1)
+        strides = strides[::-1]
+    return np.lib.stride_tricks.as_strided(np.empty(1, dtype), tuple(shape), tuple(strides),
+                                           writeable=False)
 
 
 class Zeros:

@@ -9,7 +9,8 @@ from functools import partial
 import numpy as np
 import opt_einsum
 
-from .execute import Accumulate, Contract, Reshape, View, ViewRecipe, Zeros, result_labels
+from .execute import (Accumulate, Contract, Reshape, View, ViewRecipe, Zeros, layout,
+                      result_labels)
 from .ir import Node, Op, toposort
 from .lower import Lowering
 from .printing import describe_op, letters
@@ -99,6 +100,9 @@ class _Builder:
         # per value: its dtype, the bytes its step allocates, the bytes it spans (a copy's cost)
         self.dtype = [leaf.dtype for leaf in leaves]
         self.shape = [leaf.shape for leaf in leaves]
+        # each value's memory layout, to tell which reshapes copy; leaves keep their strides
+        self.layout = [layout(leaf.shape, leaf.dtype, leaf.arg.array.strides) for leaf in leaves]
+        self.scratch: list[int] = []  # per step: bytes it allocates besides its result
         self.alloc = [0] * len(leaves)
         self.span = [leaf.size * leaf.dtype.itemsize for leaf in leaves]
         self.memo: dict = {}               # structural key -> value
@@ -112,12 +116,23 @@ class _Builder:
         self.shape.append(shape)
         self.alloc.append(alloc)
         self.span.append(alloc if span is None else span)
-        self.steps.append(make(value))
+        step = make(value)
+        if isinstance(step, View):
+            self.layout.append(step.recipe(self.layout[step.src]))
+            self.shape[value] = self.layout[value].shape
+        else:
+            self.layout.append(layout(self.shape[value], dtype))
+        self.push(step, step.scratch_bytes(*(self.layout[a] for a in step.args))
+                  if isinstance(step, Contract) else 0)
         return value
 
-    def memoized(self, key, make, dtype, alloc, span=None) -> int:
+    def push(self, step, scratch: int = 0):
+        self.steps.append(step)
+        self.scratch.append(scratch)
+
+    def memoized(self, key, make, dtype, alloc, span=None, shape=None) -> int:
         if (hit := self.memo.get(key)) is None:
-            hit = self.memo[key] = self.emit(make, dtype, alloc, span)
+            hit = self.memo[key] = self.emit(make, dtype, alloc, span, shape)
         return hit
 
     def evaluate(self, node: Node, why: str | None = None) -> int:
@@ -167,8 +182,13 @@ class _Builder:
 
     def accumulate(self, target: int, value, labels, term: Term):
         region = ViewRecipe(term.out, self.shape[target], term.sizes)
-        self.steps.append(Accumulate(target, value, labels, term.coeff, region, term.sizes,
-                                     self.dtype[target]))
+        step = Accumulate(target, value, labels, term.coeff, region, term.sizes,
+                          self.dtype[target])
+        scratch = 0
+        if value is not None and term.coeff != 1:  # the scaled term, before it is added
+            scaled = np.result_type(self.dtype[value], step.coeff)
+            scratch = math.prod(self.shape[value]) * scaled.itemsize
+        self.push(step, scratch)
 
     def source(self, node: Node) -> int:
         if node.op is Op.LEAF:
@@ -220,7 +240,8 @@ class _Builder:
             key = ("contract", args, _pattern(arg_labels, res_labels), dtype)
             make = partial(Contract, args=args, labels=arg_labels, keep=res_labels, sizes=sizes,
                            dtype=dtype)
-            value = self.memoized(key, make, dtype, _bytes(res_labels, sizes, dtype))
+            value = self.memoized(key, make, dtype, _bytes(res_labels, sizes, dtype),
+                                  shape=tuple(sizes[ix] for ix in res_labels))
             values.append((value, res_labels))
         self.reports.append(TermReport(result, term.coeff, equation, tuple(described),
                                        tuple(path), flops))
@@ -280,11 +301,13 @@ def build_plan(roots: tuple[Node, ...]) -> Plan:
     for v, k in last_use.items():
         if v >= len(leaves) and v not in outputs:
             frees[k].append(v)
+    peak = _peak_bytes(steps, frees, builder, set(outputs))
+    builder.layout.clear()  # the layouts hold template leaves' strides only, but drop them
     return Plan(num_leaves=len(leaves), num_values=len(builder.dtype), steps=tuple(steps),
                 frees=tuple(tuple(f) for f in frees), outputs=outputs,
                 terms=tuple(builder.reports), materialized=tuple(builder.materialized),
                 flops=sum(t.flops for t in builder.reports),
-                peak_bytes=_peak_bytes(steps, frees, builder, set(outputs)),
+                peak_bytes=peak,
                 leaf_names=tuple(leaf.arg.name or f"input {i}" for i, leaf in enumerate(leaves)
                                  if not leaf.arg.weak))
 
@@ -300,17 +323,13 @@ def _reads(step) -> tuple[int, ...]:
 
 
 def _peak_bytes(steps, frees, builder: _Builder, outputs) -> int:
-    """Most bytes alive at once, results excluded, counting the transient copies a step may
-    make (matmul of non-contiguous operands, a scaled term before it is added)."""
+    """Most bytes alive at once, results excluded: values the plan holds, plus each step's
+    scratch (copies matmul needs for operands no reshape can view, sums taken first, a scaled
+    term before it is added)."""
     live, peak = 0, 0
-    for step, dead in zip(steps, frees):
+    for step, scratch, dead in zip(steps, builder.scratch, frees):
         out = getattr(step, "out", None)
         made = builder.alloc[out] if out is not None and out not in outputs else 0
-        transient = 0
-        if isinstance(step, Contract):
-            transient = sum(builder.span[a] for a in step.args)
-        elif isinstance(step, Accumulate) and step.src is not None and step.coeff != 1:
-            transient = builder.span[step.src] * 2  # the scaled copy may be complex
-        peak = max(peak, live + made + transient)
+        peak = max(peak, live + made + scratch)
         live += made - sum(builder.alloc[v] for v in dead)
     return peak

@@ -150,12 +150,18 @@ def test_peak_estimate_bounds_the_measured_working_memory():
         lambda: le.kron(le.eye(10), rng.normal(size=(20, 30))) @ le.lazy(
             rng.normal(size=(300, 40))),
         lambda: le.lazy_einsum("ij,ij->i", *(rng.normal(size=(500, 400)) for _ in range(2))),
+        lambda: le.lazy_einsum("ijk,jkl->il", rng.normal(size=(40, 50, 60)),
+                               rng.normal(size=(30, 60, 50)).transpose(2, 1, 0)),
+        lambda: 3 * le.lazy(rng.normal(size=(400, 300))) @ le.lazy(rng.normal(size=(300, 500))),
+        lambda: le.lazy(rng.normal(size=(600, 500)).astype(np.float32)) @ le.lazy(
+            rng.normal(size=(500, 400))),
     ]
     for make in cases:
         t = make()
         estimate = t.explain().peak_bytes
         _, measured = traced_working_bytes(t.compute)
         assert measured <= estimate + 2**20, (t, measured, estimate)
+        assert estimate <= 1.5 * measured + 2**20, (t, measured, estimate)  # honest, not padded
 
 
 def test_progress_bar_reports_steps(capsys):
