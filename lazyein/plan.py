@@ -9,8 +9,7 @@ from functools import partial
 import numpy as np
 import opt_einsum
 
-from .execute import (Accumulate, Contract, Reshape, View, ViewRecipe, Zeros, layout,
-                      result_labels)
+from .execute import Accumulate, Contract, Reshape, View, ViewRecipe, Zeros, layout, result_labels
 from .ir import Node, Op, toposort
 from .lower import Lowering
 from .printing import describe_op, letters

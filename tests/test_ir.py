@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import lazyein as le
-from lazyein.ir import Node, Op, toposort
+from lazyein.ir import Op, toposort
 
 
 def test_structurally_equal_expressions_are_one_node():
