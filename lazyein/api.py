@@ -59,6 +59,9 @@ class LazyTensor:
         return self.shape[0]
 
     def __array__(self, dtype=None, copy=None):
+        if copy is False:
+            raise ValueError("a LazyTensor becomes an array only by computing a new one; "
+                             "np.asarray(t, copy=False) cannot avoid that")
         result = self.compute()
         return result if dtype is None else result.astype(dtype, copy=False)
 

@@ -180,3 +180,8 @@ def test_explain_reports_terms_order_flops_and_memory():
     assert plan.peak_bytes >= 0
     for word in ("1 term", "FLOPs", "A [4, 5]", "B [5, 6]", "2 * einsum('ab,bc->ac')"):
         assert word in text, text
+
+
+def test_asarray_without_copy_is_refused():
+    with pytest.raises(ValueError, match="computing"):
+        np.asarray(le.lazy(np.ones(2)) * 2, copy=False)
