@@ -256,6 +256,8 @@ def multiply(a, b) -> LazyTensor:
 def _negate(node: Node) -> Node:
     if node.dtype == bool:
         raise TypeError("the numpy boolean negative, the `-` operator, is not supported")
+    if node.op is Op.LEAF and node.arg.weak:  # -2 stays a weak Python scalar
+        return _node(-node.arg.array.item())
     return Node(Op.SCALE, (node,), (-1, node.dtype))  # -x keeps x's dtype, unsigned included
 
 
@@ -657,7 +659,7 @@ def _node(x, weak: bool = True) -> Node:
     """The node for an operand: a LazyTensor's own, or a new leaf (Python scalars weak)."""
     if isinstance(x, LazyTensor):
         return x.node
-    if weak and isinstance(x, (bool, int, float, complex)):
+    if weak and type(x) in (bool, int, float, complex):  # np.float64 is a float, but strong
         return Node(Op.LEAF, arg=Leaf(_as_array(x), weak=True))
     return Node(Op.LEAF, arg=Leaf(_as_array(x)))
 

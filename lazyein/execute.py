@@ -222,7 +222,7 @@ class Reshape:
 class Accumulate:
     """``region of env[target] += coeff * env[src]``, broadcasting labels `src` lacks."""
 
-    __slots__ = ("target", "src", "coeff", "region", "perm", "expand")
+    __slots__ = ("target", "src", "coeff", "region", "perm", "expand", "dtype")
 
     def __init__(self, target, src, labels, coeff, region: ViewRecipe, sizes, dtype):
         if np.dtype(dtype).kind in "biu":
@@ -230,6 +230,7 @@ class Accumulate:
             with np.errstate(all="ignore"):
                 coeff = np.array(coeff).astype(dtype)[()]
         self.target, self.src, self.coeff, self.region = target, src, coeff, region
+        self.dtype = np.dtype(dtype)
         labels = tuple(labels)
         present = [ix for ix in region.labels if ix in labels]
         assert set(present) == set(labels), (labels, region.labels)
@@ -247,8 +248,8 @@ class Accumulate:
                 value = value.transpose(self.perm)
             if self.expand is not None:
                 value = value.reshape(self.expand)
-            if self.coeff != 1:
-                value = np.multiply(value, self.coeff)
+            if self.coeff != 1:  # scaled in the result's dtype: float32 / 1.5 into float64
+                value = np.multiply(value, self.coeff, dtype=self.dtype, casting="unsafe")
         np.add(region, value, out=region, casting="unsafe")
 
 

@@ -185,8 +185,7 @@ class _Builder:
                           self.dtype[target])
         scratch = 0
         if value is not None and term.coeff != 1:  # the scaled term, before it is added
-            scaled = np.result_type(self.dtype[value], step.coeff)
-            scratch = math.prod(self.shape[value]) * scaled.itemsize
+            scratch = math.prod(self.shape[value]) * self.dtype[target].itemsize
         self.push(step, scratch)
 
     def source(self, node: Node) -> int:
