@@ -17,8 +17,9 @@ from .sop import Axis, Factor, Sub, Term, full_axis, map_term, merge_terms
 
 __all__ = ["Lowering", "MAX_PRODUCTS"]
 
-# Expanding an einsum of sums multiplies their term counts; past this many products the
-# operands with the most terms are computed first instead.
+# Expanding an einsum of sums multiplies their term counts; past this many products (and
+# past the number of terms the operands already have) the operands with the most terms are
+# computed first instead.
 # TODO: choose expand-or-materialize by FLOPs; exit once the budget issue (#4) plans it.
 MAX_PRODUCTS = 64
 
@@ -185,9 +186,13 @@ class Lowering:
         placement (offsets, diagonals, split axes) tied to the einsum's labels"""
         term_lists = [self.lower(s) for s in node.src]
         dense: set[int] = set()
-        while math.prod(len(t) for i, t in enumerate(term_lists) if i not in dense) > MAX_PRODUCTS:
-            dense.add(max((i for i in range(len(term_lists)) if i not in dense),
-                          key=lambda i: len(term_lists[i])))
+
+        def counts():
+            return [1 if i in dense else len(t) for i, t in enumerate(term_lists)]
+
+        # expanding one sum costs nothing over its terms; multiplying sums together can explode
+        while math.prod(counts()) > max(MAX_PRODUCTS, sum(counts())):
+            dense.add(max(range(len(term_lists)), key=lambda i: counts()[i]))
         while True:
             lists = [self.dense(s) if i in dense else term_lists[i]
                      for i, s in enumerate(node.src)]
