@@ -42,6 +42,7 @@ class Lowering:
     def __init__(self):
         self._labels = itertools.count()
         self._memo: dict[Node, list[Term]] = {}
+        self.why_dense: dict[Node, str] = {}  # nodes left as factors to compute, and why
 
     def lower(self, node: Node) -> list[Term]:
         """The terms whose sum is `node`'s value."""
@@ -154,6 +155,7 @@ class Lowering:
         try:
             return [self._reshape_term(t, src.shape, node.shape) for t in self.lower(src)]
         except _NoView:
+            self.why_dense[node] = "no split or merge of labels expresses this reshape"
             return self.dense(node)
 
     def _reshape_term(self, term: Term, shape, target) -> Term:
@@ -192,7 +194,10 @@ class Lowering:
 
         # expanding one sum costs nothing over its terms; multiplying sums together can explode
         while math.prod(counts()) > max(MAX_PRODUCTS, sum(counts())):
-            dense.add(max(range(len(term_lists)), key=lambda i: counts()[i]))
+            i = max(range(len(term_lists)), key=lambda i: counts()[i])
+            self.why_dense.setdefault(node.src[i], f"a sum of {counts()[i]} terms: expanding "
+                                      f"the einsum would make {math.prod(counts())} products")
+            dense.add(i)
         while True:
             lists = [self.dense(s) if i in dense else term_lists[i]
                      for i, s in enumerate(node.src)]
@@ -201,6 +206,8 @@ class Lowering:
                         if (t := self._combine(node, combo)) is not None]
             except _NeedsDense as e:
                 assert e.operand not in dense, node
+                self.why_dense.setdefault(node.src[e.operand], "its placement (sliced or merged "
+                                          "axes) has no strided view against the other operands")
                 dense.add(e.operand)
 
     def _combine(self, node: Node, combo) -> Term | None:

@@ -191,7 +191,7 @@ class _Builder:
     def source(self, node: Node) -> int:
         if node.op is Op.LEAF:
             return self.slot[node]
-        return self.evaluate(node, "its index map has no strided view")
+        return self.evaluate(node, self.lowering.why_dense.get(node, "it has no strided view"))
 
     def contract_term(self, term: Term, result: int):
         """Emit the steps contracting `term`'s factors; return the value and its labels

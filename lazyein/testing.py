@@ -63,6 +63,7 @@ class _Node:
     raw: str | None  # 'x3' for an input leaf, usable directly as an ndarray operand
     value: np.ndarray
     bound: np.ndarray  # the same computation on |inputs| and |constants|, subtraction as addition
+    rtol: float  # tolerance of the least precise value numpy computed on the way (0: exact)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -92,6 +93,8 @@ class Case:
         ref_names: names, in ``ref_code`` or ``inputs``, of their references.
         refs: the reference values (always ``np.ndarray``, 0-d included).
         bounds: per output, max |term| over the computation: the scale of rounding errors.
+        rtols: per output, the relative tolerance of the least precise value numpy computed
+            on the way (float32 intermediates of a float64 result give float32's), 0 if exact.
     """
 
     inputs: dict[str, np.ndarray]
@@ -101,6 +104,7 @@ class Case:
     ref_names: tuple[str, ...]
     refs: tuple[np.ndarray, ...]
     bounds: tuple[float, ...]
+    rtols: tuple[float, ...]
     _namespace: dict = field(default_factory=dict, repr=False)
 
     def build(self) -> tuple:
@@ -127,6 +131,11 @@ class Case:
     def bound(self) -> float:
         """The rounding scale of the first output."""
         return self.bounds[0]
+
+    @property
+    def rtol(self) -> float:
+        """The relative tolerance of the first output."""
+        return self.rtols[0]
 
     def __repr__(self) -> str:
         lines = ["import numpy as np", "import lazyein as le"]
@@ -214,7 +223,7 @@ class _Builder:
         self.ns_abs[name] = np.abs(x)
         src = f"le.lazy({name}, name={name!r})" if self.chance(4) else f"le.lazy({name})"
         self.lazy_src[f"t{i}"] = (src, (name,))
-        node = _Node(i, f"t{i}", name, name, x, np.abs(x))
+        node = _Node(i, f"t{i}", name, name, x, np.abs(x), 0.0)
         self.nodes.append(node)
         return node
 
@@ -264,7 +273,8 @@ class _Builder:
         self.ns_abs[f"r{i}"] = bound
         self.lazy_src[f"t{i}"] = (lazy_fmt.format(*lazy_toks), lazy_toks)
         self.ref_src[f"r{i}"] = (ref_src, ref_toks)
-        node = _Node(i, f"t{i}", f"r{i}", None, value, bound)
+        rtol = max([tolerance(value.dtype)] + [n.rtol for n, _ in uses])
+        node = _Node(i, f"t{i}", f"r{i}", None, value, bound, rtol)
         self.nodes.append(node)
         return node
 
@@ -322,6 +332,7 @@ class _Builder:
             ref_names=tuple(r.ref for r in roots),
             refs=tuple(r.value for r in roots),
             bounds=tuple(float(np.max(r.bound, initial=0.0)) for r in roots),
+            rtols=tuple(r.rtol for r in roots),
         )
 
 

@@ -79,6 +79,7 @@ def test_too_many_products_are_not_expanded():
     t = le.lazy_einsum("ab,bc,cd,de->ae", *xs)
     plan = t.explain()
     assert plan.num_terms <= MAX_PRODUCTS + 16
+    assert any("expanding the einsum would make" in m for m in plan.materialized)
     want = np.linalg.multi_dot([np.asarray(x) for x in xs])
     np.testing.assert_allclose(t.compute(), want)
 
@@ -121,7 +122,7 @@ def test_reshape_without_a_view_is_materialized_and_said():
     a = le.lazy(rng.normal(size=(6, 4)))
     t = le.reshape(a, (4, 6)) @ le.lazy(np.ones(6))
     plan = t.explain()
-    assert any("reshape" in m for m in plan.materialized)
+    assert any("no split or merge of labels" in m for m in plan.materialized)
     np.testing.assert_allclose(t.compute(), np.asarray(a).reshape(4, 6) @ np.ones(6))
 
 
