@@ -147,9 +147,16 @@ class Contract:
             nl, nc, nr = (math.prod(sizes[ix] for ix in g) for g in (left, contracted, right))
             ma, mb = (nb, nl, nc), (nb, nc, nr)
             self._matrices = ((pa, ma), (pb, mb))
-            matmul = lambda a, b: np.matmul(a.transpose(pa).reshape(ma),
-                                            b.transpose(pb).reshape(mb),
-                                            dtype=dtype).reshape(out_shape)
+            if self.dtype in (np.float32, np.float64, np.complex64, np.complex128):
+                # the floats BLAS multiplies: operands are cast first, so matmul's own loop
+                # runs on its native type (asking matmul for dtype= can leave BLAS unused)
+                matmul = lambda a, b: np.matmul(
+                    a.transpose(pa).reshape(ma).astype(dtype, copy=False),
+                    b.transpose(pb).reshape(mb).astype(dtype, copy=False)).reshape(out_shape)
+            else:
+                matmul = lambda a, b: np.matmul(a.transpose(pa).reshape(ma),
+                                                b.transpose(pb).reshape(mb),
+                                                dtype=dtype).reshape(out_shape)
         if sum_a or sum_b:
             self._run = lambda a, b: matmul(a.sum(axis=sum_a, dtype=dtype) if sum_a else a,
                                             b.sum(axis=sum_b, dtype=dtype) if sum_b else b)
