@@ -93,9 +93,10 @@ def _canonical_keys(term: Term):
 
     factors = sorted(term.factors, key=signature)
     groups = [list(g) for _, g in itertools.groupby(factors, key=signature)]
-    orders = itertools.product(*(itertools.permutations(g) for g in groups))
     if math.prod(math.factorial(len(g)) for g in groups) > 120:  # symmetric enough: take one
         orders = [tuple(groups)]
+    else:  # (itertools.product holds all its inputs' items: only ask it for few)
+        orders = itertools.product(*(itertools.permutations(g) for g in groups))
     for order in orders:
         local = dict(fixed)
         body = tuple((id(f.source), tuple(
