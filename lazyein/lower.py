@@ -12,6 +12,8 @@ import itertools
 import math
 from collections import defaultdict
 
+import numpy as np
+
 from .ir import Node, Op
 from .sop import Axis, Factor, Sub, Term, full_axis, map_term, merge_terms
 
@@ -47,7 +49,9 @@ class Lowering:
     def lower(self, node: Node) -> list[Term]:
         """The terms whose sum is `node`'s value."""
         if (terms := self._memo.get(node)) is None:
-            terms = self._memo[node] = merge_terms(_RULES[node.op](self, node))
+            terms = [t._replace(dtype=np.promote_types(t.dtype, node.dtype))
+                     for t in _RULES[node.op](self, node)]
+            terms = self._memo[node] = merge_terms(terms)
         return terms
 
     def fresh(self) -> int:
@@ -59,7 +63,7 @@ class Lowering:
             return []
         axes = tuple(full_axis(self.fresh(), n) for n in node.shape)
         sizes = {s.label: s.dim for ax in axes for s in ax.subs}
-        return [Term(1, (Factor(node, axes),), axes, sizes)]
+        return [Term(1, (Factor(node, axes),), axes, sizes, node.dtype)]
 
     def renamed(self, term: Term) -> Term:
         """`term` with every label replaced by a fresh one."""
@@ -221,6 +225,7 @@ class Lowering:
             return None
         terms = [self.renamed(t) for t in combo]
         coeff = math.prod(t.coeff for t in terms)
+        dtype = np.result_type(*(t.dtype for t in terms)) if terms else np.dtype(bool)
         sizes = {ix: d for t in terms for ix, d in t.sizes.items()}
         factors = [f for t in terms for f in t.factors]
 
@@ -304,7 +309,7 @@ class Lowering:
                 out.append(full_axis(x, n))
             else:
                 out.append(Axis(0, tuple(Sub(x, sizes[x], 0) for x in parts)))
-        term = map_term(Term(coeff, tuple(factors), tuple(out), sizes), place)
+        term = map_term(Term(coeff, tuple(factors), tuple(out), sizes, dtype), place)
         used = {s.label for f in term.factors for ax in f.axes for s in ax.subs}
         used |= {s.label for ax in term.out for s in ax.subs}
         # a tied label that indexes nothing is a sum over a range of ones: its size

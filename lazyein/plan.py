@@ -222,7 +222,7 @@ class _Builder:
             flops = int(info.opt_cost)
         elif values and set(values[0][1]) != set(keep):
             path = ((0,),)  # a single factor summed over some of its labels
-        dtype = np.result_type(*(self.dtype[v] for v, _ in values)) if values else None
+        dtype = term.dtype
         for step in path:
             picked = [values[i] for i in step]
             for i in sorted(step, reverse=True):

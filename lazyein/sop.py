@@ -6,6 +6,8 @@ import itertools
 import math
 from typing import NamedTuple
 
+import numpy as np
+
 from .ir import Node
 
 __all__ = ["Sub", "Axis", "Factor", "Term", "full_axis", "axis_labels", "map_term",
@@ -54,6 +56,9 @@ class Term(NamedTuple):
     factors: tuple[Factor, ...]
     out: tuple[Axis, ...]
     sizes: dict[int, int]
+    # numpy's promotion over every node the term passed through: the dtype its product is
+    # computed in, so an eye(dtype=int) between two bool arrays still makes it count
+    dtype: np.dtype = np.dtype(bool)
 
 
 def full_axis(label: int, n: int) -> Axis:
@@ -115,7 +120,8 @@ def merge_terms(terms) -> list[Term]:
         key = min(_canonical_keys(t))
         if key in merged:
             first = merged[key]
-            merged[key] = first._replace(coeff=first.coeff + t.coeff)
+            merged[key] = first._replace(coeff=first.coeff + t.coeff,
+                                         dtype=np.promote_types(first.dtype, t.dtype))
         else:
             merged[key] = t
     return [t for t in merged.values() if t.coeff != 0]
