@@ -1,4 +1,4 @@
-"""Hypothesis strategies drawing random lazy expression DAGs paired with their eager numpy values."""
+"""Hypothesis strategies drawing random lazy expression DAGs paired with their numpy values."""
 
 from __future__ import annotations
 
@@ -6,25 +6,40 @@ import math
 import string
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import strategies as st
 
 import lazyein as le
 
-__all__ = ["Case", "OPERATIONS", "exprs", "problem_cases", "tolerance"]
+__all__ = ["LAYOUTS", "Case", "OPERATIONS", "exprs", "problem_cases", "relayout", "tolerance"]
 
 # Caps that keep every example cheap: hundreds of cases must run in seconds.
 _MAX_SIZE = 1024  # elements of any node
 _MAX_NDIM = 6
 _MAX_EINSUM_WORK = 20_000  # product of all label sizes of one einsum (np.einsum loops over them)
-_LEAF_SIZE = 48
+_LEAF_SIZE = 48  # elements of a leaf drawn freely
+_MAX_LEAF_SIZE = 256  # elements of a leaf whose shape an operation dictates
 # sampled_from shrinks towards the first entry, so the common choice comes first.
 _DTYPES = ("float64",) * 17 + ("float32", "int64", "complex128")
 _DIMS = (2, 3, 1, 4, 2, 3, 5)
 _NDIMS = (2, 1, 3, 2, 0, 1, 3, 4)
-_MUL_SCALARS = (2, -1, 0.5, 3, -2.5, 1.5, 0.1, 0, np.float64(2.0), np.float32(0.5), np.int64(3), 1j, (1 - 2j))
+_MUL_SCALARS = (
+    2,
+    -1,
+    0.5,
+    3,
+    -2.5,
+    1.5,
+    0.1,
+    0,
+    np.float64(2.0),
+    np.float32(0.5),
+    np.int64(3),
+    1j,
+    (1 - 2j),
+)
 _DIV_SCALARS = (2, -4, 0.5, 3, 1.5, np.float64(4.0), np.float32(2.0), np.int64(2), 2j)
 _ADD_SCALARS = (1, -2, 0.5, 2.0, np.float64(1.5), np.float32(2.0), np.int64(-1), 1j)
 _LETTERS = string.ascii_letters
@@ -51,6 +66,38 @@ def _literal(x: np.ndarray) -> str:
     if x.size == 0:
         return f"np.zeros({x.shape!r}, dtype={x.dtype.name!r})"
     return f"np.array({x.tolist()!r}, dtype={x.dtype.name!r})"
+
+
+LAYOUTS = ("C", "F", "reversed", "stepped")
+"""Layouts ``relayout`` gives: C order, Fortran order, negative strides, gaps between items."""
+
+
+def relayout(x: np.ndarray, layout: str) -> tuple[np.ndarray, str]:
+    """An array equal to ``x`` with another memory layout, and Python source building it.
+
+    Args:
+        x: the array.
+        layout: one of ``LAYOUTS``; "F" needs 2 dims and "reversed"/"stepped" 1 to differ from "C".
+
+    Returns:
+        ``(array, source)``: the array, a view for "reversed" and "stepped", and an expression
+        rebuilding it exactly.
+
+    >>> y, src = relayout(np.arange(6.0).reshape(2, 3), "reversed")
+    >>> y.strides, src
+    ((-24, 8), "np.array([[3.0, 4.0, 5.0], [0.0, 1.0, 2.0]], dtype='float64')[::-1]")
+    """
+    if layout == "F" and x.ndim >= 2:
+        return np.asfortranarray(x), f"np.asfortranarray({_literal(x)})"
+    if layout == "reversed" and x.ndim >= 1:
+        data = x[::-1].copy()
+        return data[::-1], f"{_literal(data)}[::-1]"
+    if layout == "stepped" and x.ndim >= 1:
+        big = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), x.dtype)
+        big[..., ::2] = x
+        return big[..., ::2], f"{_literal(big)}[..., ::2]"
+    x = np.ascontiguousarray(x)
+    return x, _literal(x)
 
 
 @dataclass(eq=False)
@@ -86,7 +133,9 @@ class Case:
     numpy calls that compute the reference, so a falsifying example is a reproducer.
 
     Attributes:
-        inputs: name -> input array, shared by the lazy code and the reference (no copies).
+        inputs: name -> input array, shared by the lazy code and the reference (no copies);
+            some are Fortran-ordered, reversed, strided or broadcast views.
+        input_code: name -> Python source that rebuilds the input exactly.
         lazy_code: assignments building the lazy expression(s), one per line.
         ref_code: assignments computing the reference with numpy only, one per line.
         outputs: names, in ``lazy_code``, of the expressions under test.
@@ -98,6 +147,7 @@ class Case:
     """
 
     inputs: dict[str, np.ndarray]
+    input_code: dict[str, str]
     lazy_code: tuple[str, ...]
     ref_code: tuple[str, ...]
     outputs: tuple[str, ...]
@@ -105,15 +155,17 @@ class Case:
     refs: tuple[np.ndarray, ...]
     bounds: tuple[float, ...]
     rtols: tuple[float, ...]
-    _namespace: dict = field(default_factory=dict, repr=False)
 
-    def build(self) -> tuple:
+    def build(self, inputs: dict | None = None) -> tuple:
         """Run ``lazy_code`` and return the output lazy tensors, in order.
+
+        Args:
+            inputs: arrays to use instead of some of ``self.inputs``, by name.
 
         Returns:
             A tuple of ``le.LazyTensor``, one per entry of ``outputs``.
         """
-        ns = {"np": np, "le": le, **self.inputs}
+        ns = {"np": np, "le": le, **self.inputs, **(inputs or {})}
         exec("\n".join(self.lazy_code), ns)  # noqa: S102 - the code is ours, drawn above
         return tuple(ns[name] for name in self.outputs)
 
@@ -139,16 +191,22 @@ class Case:
 
     def __repr__(self) -> str:
         lines = ["import numpy as np", "import lazyein as le"]
-        lines += [f"{name} = {_literal(x)}" for name, x in self.inputs.items()]
+        lines += [f"{name} = {self.input_code[name]}" for name in self.inputs]
         lines += self.lazy_code
         lines.append("# eager numpy reference")
         lines += self.ref_code
         for out, name, ref in zip(self.outputs, self.ref_names, self.refs):
-            lines.append(f"# expect {out}.compute() == {name}: shape {ref.shape}, dtype {ref.dtype}")
+            lines.append(
+                f"# expect {out}.compute() == {name}: shape {ref.shape}, dtype {ref.dtype}"
+            )
         return "\n".join(lines)
 
     def _repr_pretty_(self, p, cycle):
         p.text(repr(self))
+
+
+class _Reject(Exception):
+    """The operation being drawn would need an input too big to draw: skip it."""
 
 
 class _Builder:
@@ -160,11 +218,11 @@ class _Builder:
         self.dtypes = tuple(dtypes)
         self.nodes: list[_Node] = []
         self.inputs: dict[str, np.ndarray] = {}
+        self.input_code: dict[str, str] = {}
         self.lazy_src: dict[str, tuple[str, tuple[str, ...]]] = {}
         self.ref_src: dict[str, tuple[str, tuple[str, ...]]] = {}
         self.ns_ref: dict = {"np": np}
         self.ns_abs: dict = {"np": np}
-        self.rejected = 0
 
     # -- drawing helpers ------------------------------------------------------------------
     def chance(self, k: int) -> bool:
@@ -188,7 +246,9 @@ class _Builder:
         zero = self.allow_zero if zero is None else zero
         return self.choice(_DIMS + ((0,) if zero else ()))
 
-    def shape(self, min_ndim: int = 0, max_ndim: int = 3, max_size: int = _LEAF_SIZE) -> tuple[int, ...]:
+    def shape(
+        self, min_ndim: int = 0, max_ndim: int = 3, max_size: int = _LEAF_SIZE
+    ) -> tuple[int, ...]:
         ndim = self.choice([n for n in _NDIMS if min_ndim <= n <= max_ndim] or [min_ndim])
         dims = [self.dim() for _ in range(ndim)]
         while math.prod(dims) > max_size:
@@ -203,7 +263,8 @@ class _Builder:
                 out.append(self.choice((1, 2, 3)))
             else:
                 out.append(1 if self.chance(4) else d)
-        extra = self.integer(0, 2) if len(out) == len(s) < 4 else 0  # extra dims only in front of all of s
+        # extra leading dims only when no dim of s was dropped, or they would misalign
+        extra = self.integer(0, 2) if len(out) == len(s) < 4 else 0
         return tuple(self.choice((1, 2, 3)) for _ in range(extra)) + tuple(out)
 
     # -- nodes --------------------------------------------------------------------------
@@ -212,13 +273,25 @@ class _Builder:
         shape = self.shape() if shape is None else tuple(shape)
         dtype = self.choice(self.dtypes) if dtype is None else dtype
         n = math.prod(shape)
+        if n > _MAX_LEAF_SIZE:
+            raise _Reject(shape)
         ints = st.lists(st.integers(-3, 3), min_size=n, max_size=n)
         x = np.array(self.draw(ints), dtype=dtype).reshape(shape)
         if np.dtype(dtype).kind == "c":
             x = x + 1j * np.array(self.draw(ints), dtype=float).reshape(shape)
+        layout = self.choice(("C",) * 7 + LAYOUTS[1:] + ("broadcast",))
+        if layout == "broadcast" and x.ndim:  # read-only, zero strides along one axis
+            small = x[(slice(None),) * self.integer(0, x.ndim - 1) + (slice(0, 1),)]
+            x, code = (
+                np.broadcast_to(small, shape),
+                f"np.broadcast_to({_literal(small)}, {shape!r})",
+            )
+        else:
+            x, code = relayout(x, layout)
         i = len(self.nodes)
         name = f"x{i}"
         self.inputs[name] = x
+        self.input_code[name] = code
         self.ns_ref[name] = x
         self.ns_abs[name] = np.abs(x)
         src = f"le.lazy({name}, name={name!r})" if self.chance(4) else f"le.lazy({name})"
@@ -263,10 +336,8 @@ class _Builder:
                 value = np.asarray(eval(ref_src, self.ns_ref))  # noqa: S307 - our own code
                 bound = np.abs(eval(abs_src, self.ns_abs))  # noqa: S307 - real even for complex eye
         except (ValueError, TypeError, IndexError, Warning):
-            self.rejected += 1
             return None
         if value.size > _MAX_SIZE or value.ndim > _MAX_NDIM:
-            self.rejected += 1
             return None
         i = len(self.nodes)
         self.ns_ref[f"r{i}"] = value
@@ -278,8 +349,12 @@ class _Builder:
         self.nodes.append(node)
         return node
 
-    def pick(self, pred: Callable[[_Node], bool] = lambda n: True, make: Callable[[], tuple] | None = None):
-        """A drawn node satisfying ``pred``, recent ones first; else a new leaf of shape ``make()``."""
+    def pick(
+        self,
+        pred: Callable[[_Node], bool] = lambda n: True,
+        make: Callable[[], tuple] | None = None,
+    ):
+        """A node satisfying ``pred``, recent ones first; else a new leaf shaped ``make()``."""
         cands = [n for n in self.nodes if pred(n)]
         if cands:  # mostly the most recent candidate, so the DAG grows deep
             return cands[-1 - (self.integer(0, len(cands) - 1) if self.chance(4) else 0)]
@@ -294,7 +369,7 @@ class _Builder:
             n = self.pick(pred)
             if n is not None:
                 return n, False
-        return self.leaf(make()), self.chance(3)
+        return self.leaf(make()), self.chance(2)
 
     def depends(self, node: _Node) -> int:
         """How many nodes ``node`` is computed from, itself included."""
@@ -326,8 +401,15 @@ class _Builder:
         names = sorted((lazy_need | ref_need) & set(self.inputs), key=order)
         return Case(
             inputs={name: self.inputs[name] for name in names},
-            lazy_code=tuple(f"{t} = {self.lazy_src[t][0]}" for t in sorted(lazy_need & set(self.lazy_src), key=order)),
-            ref_code=tuple(f"{t} = {self.ref_src[t][0]}" for t in sorted(ref_need & set(self.ref_src), key=order)),
+            input_code={name: self.input_code[name] for name in names},
+            lazy_code=tuple(
+                f"{t} = {self.lazy_src[t][0]}"
+                for t in sorted(lazy_need & set(self.lazy_src), key=order)
+            ),
+            ref_code=tuple(
+                f"{t} = {self.ref_src[t][0]}"
+                for t in sorted(ref_need & set(self.ref_src), key=order)
+            ),
             outputs=tuple(r.lazy for r in roots),
             ref_names=tuple(r.ref for r in roots),
             refs=tuple(r.value for r in roots),
@@ -369,7 +451,7 @@ def _fits(shape) -> bool:
 
 # -- operations: each draws one new node from the pool; None if it cannot apply -------------------
 def _op_einsum(b: _Builder, a: _Node | None = None, share: bool = False):
-    """le.einsum / le.lazy_einsum with random subscripts: repeated labels, '...', implicit, interleaved."""
+    """le.einsum, le.lazy_einsum: random subscripts, repeated labels, '...', implicit, sublists."""
     a = b.pick() if a is None else a
     ops = [(a, False)]
     k = b.integer(1, 3)
@@ -384,12 +466,14 @@ def _op_einsum(b: _Builder, a: _Node | None = None, share: bool = False):
         else:  # a new leaf whose dims mostly repeat dims already present, so labels can meet
             dims = sorted({d for n, _ in ops for d in n.shape})
             ndim = b.choice((2, 1, 3, 0))
-            shape = tuple(b.choice(dims) if dims and not b.chance(4) else b.dim() for _ in range(ndim))
+            shape = tuple(
+                b.choice(dims) if dims and not b.chance(4) else b.dim() for _ in range(ndim)
+            )
             ops.append((b.leaf(shape), b.chance(3)))
     order = b.perm(range(len(ops)))
     ops = [ops[i] for i in order]
 
-    use_ell, bcast = b.chance(4), b.chance(6)
+    use_ell, bcast = b.chance(3), b.chance(6)
     sizes: dict[str, list[int]] = {}
     ell_shapes: list[tuple[int, ...]] = []
     terms: list[tuple[list[str], int | None]] = []
@@ -410,7 +494,11 @@ def _op_einsum(b: _Builder, a: _Node | None = None, share: bool = False):
             cands = [
                 lab
                 for lab, ds in sizes.items()
-                if (mine[lab] == d if lab in mine else (set(ds) == {d} or (bcast and len(set(ds + [d]) - {1}) <= 1)))
+                if (
+                    mine[lab] == d
+                    if lab in mine
+                    else (set(ds) == {d} or (bcast and len(set(ds + [d]) - {1}) <= 1))
+                )
             ]
             if cands and not b.chance(4):
                 lab = b.choice(cands)
@@ -423,7 +511,6 @@ def _op_einsum(b: _Builder, a: _Node | None = None, share: bool = False):
     ell = _bshape(*ell_shapes) if ell_shapes else ()
     work = math.prod(max(ds) for ds in sizes.values()) * math.prod(ell)
     if work > _MAX_EINSUM_WORK:
-        b.rejected += 1
         return None
 
     mode = b.choice(("explicit", "explicit", "implicit", "interleaved"))
@@ -447,7 +534,10 @@ def _op_einsum(b: _Builder, a: _Node | None = None, share: bool = False):
             args.append(sub(out, None))
         call = ", ".join(args)
         return b.node(f"{fn}({call})", f"np.einsum({call})", ops)
-    eq = ",".join("".join(labels[:p] + ["..."] + labels[p:]) if p is not None else "".join(labels) for labels, p in terms)
+    eq = ",".join(
+        "".join(labels[:p] + ["..."] + labels[p:]) if p is not None else "".join(labels)
+        for labels, p in terms
+    )
     if out is not None:
         eq += "->" + "".join(out)
     call = ", ".join([repr(eq)] + places)
@@ -460,19 +550,41 @@ def _op_elementwise(b: _Builder, a: _Node | None = None, share: bool = False):
     kind = b.choice(("add", "sub", "mul", "scalar"))
     if kind == "scalar" and not share:
         c = b.choice(_ADD_SCALARS)
-        form = b.choice(("{0} + C", "C + {0}", "{0} - C", "C - {0}", "le.add({0}, C)", "le.subtract(C, {0})", "le.multiply({0}, C)"))
+        form = b.choice(
+            (
+                "{0} + C",
+                "C + {0}",
+                "{0} - C",
+                "C - {0}",
+                "le.add({0}, C)",
+                "le.subtract(C, {0})",
+                "le.multiply({0}, C)",
+            )
+        )
         lazy = form.replace("C", repr(c))
-        ref = form.replace("le.add", "np.add").replace("le.subtract", "np.subtract").replace("le.multiply", "np.multiply")
+        ref = (
+            form.replace("le.add", "np.add")
+            .replace("le.subtract", "np.subtract")
+            .replace("le.multiply", "np.multiply")
+        )
         absf = "{0} * C" if "multiply" in form else "{0} + C"
-        return b.node(lazy, ref.replace("C", repr(c)), [(a, False)], absf.replace("C", repr(abs(c))))
+        return b.node(
+            lazy, ref.replace("C", repr(c)), [(a, False)], absf.replace("C", repr(abs(c)))
+        )
     if share:
         other, raw = a, False
     else:
-        other, raw = b.partner(a, lambda n: _fits(_bshape(a.shape, n.shape)), lambda: b.bcast_shape(a.shape))
+        other, raw = b.partner(
+            a, lambda n: _fits(_bshape(a.shape, n.shape)), lambda: b.bcast_shape(a.shape)
+        )
     uses = [(a, False), (other, raw)]
     if b.draw(st.booleans()):
         uses.reverse()
-    sym, fn = {"add": ("+", "le.add"), "sub": ("-", "le.subtract"), "mul": ("*", "le.multiply")}.get(kind, ("+", "le.add"))
+    sym, fn = {
+        "add": ("+", "le.add"),
+        "sub": ("-", "le.subtract"),
+        "mul": ("*", "le.multiply"),
+    }.get(kind, ("+", "le.add"))
     lazy = f"{fn}({{0}}, {{1}})" if b.chance(3) else f"{{0}} {sym} {{1}}"
     return b.node(lazy, f"{{0}} {sym} {{1}}", uses, "{0} * {1}" if sym == "*" else "{0} + {1}")
 
@@ -488,7 +600,12 @@ def _op_scale(b: _Builder, a: _Node | None = None, share: bool = False):
     a = b.pick() if a is None else a
     form = b.choice(("C * {0}", "{0} * C", "{0} / C"))
     c = b.choice(_DIV_SCALARS if "/" in form else _MUL_SCALARS)
-    return b.node(form.replace("C", repr(c)), form.replace("C", repr(c)), [(a, False)], form.replace("C", repr(abs(c))))
+    return b.node(
+        form.replace("C", repr(c)),
+        form.replace("C", repr(c)),
+        [(a, False)],
+        form.replace("C", repr(abs(c))),
+    )
 
 
 def _op_matmul(b: _Builder, a: _Node | None = None, share: bool = False):
@@ -506,7 +623,11 @@ def _op_matmul(b: _Builder, a: _Node | None = None, share: bool = False):
             n = sa[0] if left and len(sa) == 1 else sa[-2] if left else sa[-1]
             if b.chance(3):
                 return (n,)
-            batch = b.bcast_shape(sa[:-2]) if len(sa) > 2 else tuple(b.dim() for _ in range(b.integer(0, 1)))
+            batch = (
+                b.bcast_shape(sa[:-2])
+                if len(sa) > 2
+                else tuple(b.dim() for _ in range(b.integer(0, 1)))
+            )
             return batch + ((b.dim(), n) if left else (n, b.dim()))
 
         def ok(n):
@@ -514,7 +635,9 @@ def _op_matmul(b: _Builder, a: _Node | None = None, share: bool = False):
 
         other, raw = (a, False) if share else b.partner(a, ok, make)
         uses = [(other, raw), (a, False)] if left else [(a, False), (other, raw)]
-        return b.node("{0} @ {1}" if kind == "@" else "le.matmul({0}, {1})", "np.matmul({0}, {1})", uses)
+        return b.node(
+            "{0} @ {1}" if kind == "@" else "le.matmul({0}, {1})", "np.matmul({0}, {1})", uses
+        )
     if kind == "dot":
 
         def make():
@@ -522,7 +645,9 @@ def _op_matmul(b: _Builder, a: _Node | None = None, share: bool = False):
                 return (sa[-1],)
             return tuple(b.dim() for _ in range(b.integer(0, 1))) + (sa[-1], b.dim())
 
-        other, raw = (a, False) if share else b.partner(a, lambda n: _fits(_dot_shape(sa, n.shape)), make)
+        other, raw = (
+            (a, False) if share else b.partner(a, lambda n: _fits(_dot_shape(sa, n.shape)), make)
+        )
         return b.node("le.dot({0}, {1})", "np.dot({0}, {1})", [(a, False), (other, raw)])
     if kind == "tensordot":
         k = b.integer(0, min(a.ndim, 3))
@@ -535,8 +660,15 @@ def _op_matmul(b: _Builder, a: _Node | None = None, share: bool = False):
             return n.shape[:k] == tail and _fits(sa[: a.ndim - k] + n.shape[k:])
 
         other, raw = (a, False) if share and ok(a) else b.partner(a, ok, make)
-        form = b.choice(("le.tensordot({0}, {1}, K)", "le.tensordot({0}, {1}, axes=K)") + (("le.tensordot({0}, {1})",) if k == 2 else ()))
-        return b.node(form.replace("K", str(k)), f"np.tensordot({{0}}, {{1}}, axes={k})", [(a, False), (other, raw)])
+        form = b.choice(
+            ("le.tensordot({0}, {1}, K)", "le.tensordot({0}, {1}, axes=K)")
+            + (("le.tensordot({0}, {1})",) if k == 2 else ())
+        )
+        return b.node(
+            form.replace("K", str(k)),
+            f"np.tensordot({{0}}, {{1}}, axes={k})",
+            [(a, False), (other, raw)],
+        )
     # tensordot with explicit axis lists
     k = b.integer(1, min(a.ndim, 3))
     a_axes = b.perm(range(a.ndim))[:k]
@@ -567,7 +699,9 @@ def _op_transpose(b: _Builder, a: _Node | None = None, share: bool = False):
         return b.node("{0}.T", "{0}.T", [(a, False)])
     if kind == "swapaxes":
         i, j = b.integer(-n, n - 1), b.integer(-n, n - 1)
-        return b.node(f"le.swapaxes({{0}}, {i}, {j})", f"np.swapaxes({{0}}, {i}, {j})", [(a, False)])
+        return b.node(
+            f"le.swapaxes({{0}}, {i}, {j})", f"np.swapaxes({{0}}, {i}, {j})", [(a, False)]
+        )
     if kind == "moveaxis":
         k = b.integer(1, n)
         src = [b.axis(x, n) for x in b.perm(range(n))[:k]]
@@ -577,11 +711,19 @@ def _op_transpose(b: _Builder, a: _Node | None = None, share: bool = False):
     perm = None if b.chance(4) else tuple(b.axis(x, n) for x in b.perm(range(n)))
     ref = "np.transpose({0})" if perm is None else f"np.transpose({{0}}, {perm})"
     if kind == "transpose":
-        lazy = "le.transpose({0})" if perm is None else f"le.transpose({{0}}, {'axes=' if b.chance(2) else ''}{perm})"
+        lazy = (
+            "le.transpose({0})"
+            if perm is None
+            else f"le.transpose({{0}}, {'axes=' if b.chance(2) else ''}{perm})"
+        )
     elif perm is None:
         lazy = "{0}.transpose()"
     else:
-        lazy = f"{{0}}.transpose({', '.join(map(str, perm))})" if n and b.chance(2) else f"{{0}}.transpose({perm})"
+        lazy = (
+            f"{{0}}.transpose({', '.join(map(str, perm))})"
+            if n and b.chance(2)
+            else f"{{0}}.transpose({perm})"
+        )
     return b.node(lazy, ref, [(a, False)])
 
 
@@ -605,7 +747,9 @@ def _op_reshape(b: _Builder, a: _Node | None = None, share: bool = False):
         if shape and b.chance(3):
             shape[b.integer(0, len(shape) - 1)] = -1
     shape = tuple(shape)
-    form = b.choice(("le.reshape({0}, S)", "{0}.reshape(S)") + (("{0}.reshape(*S)",) if shape else ()))
+    form = b.choice(
+        ("le.reshape({0}, S)", "{0}.reshape(S)") + (("{0}.reshape(*S)",) if shape else ())
+    )
     spelled = str(shape[0]) if len(shape) == 1 and b.chance(2) else repr(shape)
     lazy = form.replace("*S", ", ".join(map(str, shape))).replace("S", spelled)
     return b.node(lazy, f"np.reshape({{0}}, {shape!r})", [(a, False)])
@@ -617,7 +761,9 @@ def _op_kron(b: _Builder, a: _Node | None = None, share: bool = False):
     if share:
         other, raw = a, False
     else:
-        other, raw = b.partner(a, lambda n: n.value.size * a.value.size <= _MAX_SIZE, lambda: b.shape(max_size=16))
+        other, raw = b.partner(
+            a, lambda n: n.value.size * a.value.size <= _MAX_SIZE, lambda: b.shape(max_size=16)
+        )
     uses = [(a, False), (other, raw)]
     if b.draw(st.booleans()):
         uses.reverse()
@@ -682,7 +828,9 @@ def _op_stack(b: _Builder, a: _Node | None = None, share: bool = False):
         else:
 
             def ok(x):
-                return x.ndim == n and all(d == e for i, (d, e) in enumerate(zip(x.shape, a.shape)) if i != axis % n)
+                return x.ndim == n and all(
+                    d == e for i, (d, e) in enumerate(zip(x.shape, a.shape)) if i != axis % n
+                )
 
             def make():
                 s = list(a.shape)
@@ -702,7 +850,11 @@ def _op_sum(b: _Builder, a: _Node | None = None, share: bool = False):
     """.sum() over all, one, or several axes."""
     a = b.pick() if a is None else a
     n = a.ndim
-    kind = b.choice(("one", "many", "one", "positional", "all", "none")) if n else b.choice(("all", "none"))
+    kind = (
+        b.choice(("one", "many", "one", "positional", "all", "none"))
+        if n
+        else b.choice(("all", "none"))
+    )
     if kind == "all":
         return b.node("{0}.sum()", "np.sum({0})", [(a, False)])
     if kind == "none":
@@ -729,7 +881,9 @@ def _op_diagonal(b: _Builder, a: _Node | None = None, share: bool = False):
     if a.ndim < 2:
         return None
     k = b.choice((0, 1, -1, 2, -2, 3, -5))
-    lazy = b.choice(("le.diagonal({0})",) * (k == 0) + ("le.diagonal({0}, offset=K)", "le.diagonal({0}, K)"))
+    lazy = b.choice(
+        ("le.diagonal({0})",) * (k == 0) + ("le.diagonal({0}, offset=K)", "le.diagonal({0}, K)")
+    )
     return b.node(lazy.replace("K", str(k)), f"np.diagonal({{0}}, offset={k})", [(a, False)])
 
 
@@ -799,14 +953,22 @@ def exprs(
     names = tuple(OPERATIONS) if ops is None else tuple(ops)
     made = []
     for _ in range(draw(st.integers(min_ops, max_ops))):
-        node = OPERATIONS[b.choice(names)](b)
+        try:
+            node = OPERATIONS[b.choice(names)](b)
+        except _Reject:
+            node = None
         if node is not None:
             made.append(node)
     if not made:  # every drawn operation was rejected (too big): keep the case useful
         made.append(_op_negate(b))
     if share:
-        node = b.choice(_SHARING)(b, made[-1], True)
-        made.append(node if node is not None else b.node("{0} + {0}", "{0} + {0}", [(made[-1], False)]))
+        try:
+            node = b.choice(_SHARING)(b, made[-1], True)
+        except _Reject:
+            node = None
+        made.append(
+            node if node is not None else b.node("{0} + {0}", "{0} + {0}", [(made[-1], False)])
+        )
     roots = [max(reversed(made), key=b.depends)]  # the node over the largest sub-DAG
     while len(roots) < outputs:  # other drawn nodes, distinct while there are any
         roots.append(b.pick(lambda n: n not in roots and n.raw is None) or b.pick())
@@ -836,24 +998,67 @@ def problem_cases(draw) -> Case:
         if b.draw(st.booleans()):
             x = b.leaf((n * q,) if b.chance(2) else (n * q, b.integer(1, 3)), dt)
             form = b.choice(("le.kron({0}, {1}) @ {2}", "le.dot(le.kron({0}, {1}), {2})"))
-            return b.case([b.node(form, "np.kron({0}, {1}) @ {2}", [(e, False), (w, False), (x, False)])])
+            return b.case(
+                [b.node(form, "np.kron({0}, {1}) @ {2}", [(e, False), (w, False), (x, False)])]
+            )
         data = b.leaf((b.integer(1, 4), n * q), b.choice(("float64", "float32")))
-        return b.case([b.node("{0} @ le.kron({1}, {2}).T", "{0} @ np.kron({1}, {2}).T", [(data, True), (e, False), (w, False)])])
+        return b.case(
+            [
+                b.node(
+                    "{0} @ le.kron({1}, {2}).T",
+                    "{0} @ np.kron({1}, {2}).T",
+                    [(data, True), (e, False), (w, False)],
+                )
+            ]
+        )
     if which == "sums":
         n, q = b.integer(1, 4), b.integer(1, 4)
         A, B, Y2, Z2 = b.leaf((n, n), dt), b.leaf((q,), dt), b.leaf((n,), dt), b.leaf((q, n), dt)
-        c = b.node("le.lazy_einsum('i,jk->ijk', {0}, {1})", "np.einsum('i,jk->ijk', {0}, {1})", [(B, False), (A, False)])
-        c2 = b.node("le.lazy_einsum('j,ik->ijk', {0}, {1})", "np.einsum('j,ik->ijk', {0}, {1})", [(Y2, False), (Z2, False)])
+        c = b.node(
+            "le.lazy_einsum('i,jk->ijk', {0}, {1})",
+            "np.einsum('i,jk->ijk', {0}, {1})",
+            [(B, False), (A, False)],
+        )
+        c2 = b.node(
+            "le.lazy_einsum('j,ik->ijk', {0}, {1})",
+            "np.einsum('j,ik->ijk', {0}, {1})",
+            [(Y2, False), (Z2, False)],
+        )
         if b.draw(st.booleans()):  # C + C2 spelled twice: interning must merge them
             e = "le.lazy_einsum('ijk,ikj->k', {0} + {1}, {0} + {1})"
-            return b.case([b.node(e, "np.einsum('ijk,ikj->k', {0} + {1}, {0} + {1})", [(c, False), (c2, False)])])
+            return b.case(
+                [
+                    b.node(
+                        e,
+                        "np.einsum('ijk,ikj->k', {0} + {1}, {0} + {1})",
+                        [(c, False), (c2, False)],
+                    )
+                ]
+            )
         s = b.node("{0} + {1}", "{0} + {1}", [(c, False), (c2, False)])
-        return b.case([b.node("le.lazy_einsum('ijk,ikj->k', {0}, {0})", "np.einsum('ijk,ikj->k', {0}, {0})", [(s, False)])])
+        return b.case(
+            [
+                b.node(
+                    "le.lazy_einsum('ijk,ikj->k', {0}, {0})",
+                    "np.einsum('ijk,ikj->k', {0}, {0})",
+                    [(s, False)],
+                )
+            ]
+        )
     k1, k2, nch, nf = b.integer(1, 3), b.integer(1, 3), b.integer(1, 2), b.integer(1, 2)
     m1, m2 = k1 + b.integer(0, 2), k2 + b.integer(0, 2)
     w1, w2 = m1 - k1 + 1, m2 - k2 + 1
     kern, img = b.leaf((k1, k2, nch, nf), dt), b.leaf((m1, m2, nch), dt)
-    inner = f"NS.moveaxis(NS.pad({{0}}, ((i, {m1} - i - {k1}), (j, {m2} - j - {k2}), (0, 0), (0, 0))), 3, 0)"
+    widths = f"((i, {m1} - i - {k1}), (j, {m2} - j - {k2}), (0, 0), (0, 0))"
+    inner = f"NS.moveaxis(NS.pad({{0}}, {widths}), 3, 0)"
     wk = f"NS.stack([NS.stack([{inner} for j in range({w2})]) for i in range({w1})])"
     op = b.node(wk.replace("NS", "le"), wk.replace("NS", "np"), [(kern, False)])
-    return b.case([b.node("le.tensordot({0}, {1}, 3)", "np.tensordot({0}, {1}, 3)", [(op, False), (img, False)])])
+    return b.case(
+        [
+            b.node(
+                "le.tensordot({0}, {1}, 3)",
+                "np.tensordot({0}, {1}, 3)",
+                [(op, False), (img, False)],
+            )
+        ]
+    )
