@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import MemoryBudgetError, ShapeError, SubscriptError
 from .execute import run_steps
-from .ir import Leaf, Node, Op, toposort
+from .ir import Leaf, Node, Op, promotable, toposort
 from .plan import Plan, build_plan
 from .printing import describe_op
 from .subscripts import parse_einsum, split_interleaved
@@ -83,7 +83,7 @@ class LazyTensor:
 
     def explain(self, max_bytes=None) -> Plan:
         """The plan `compute` would run: terms, contraction orders, FLOPs, peak bytes."""
-        plan = build_plan((self.node,))
+        plan, _ = _plan_for((self.node,))
         _check_budget(plan, parse_bytes(max_bytes), extra=0)
         return plan
 
@@ -237,7 +237,9 @@ def subtract(a, b) -> LazyTensor:
         raise TypeError("numpy boolean subtract, the `-` operator, is not supported; "
                         "use logical operations on computed results instead")
     _broadcast("subtract", x.shape, y.shape)
-    return LazyTensor(Node(Op.ADD, (x, _negate(y))))
+    # -y in the difference's own dtype: uint8 - True stays uint8, float32 - 2 float32
+    dtype = np.result_type(promotable(x), promotable(y))
+    return LazyTensor(Node(Op.ADD, (x, Node(Op.SCALE, (y,), (-1, dtype)))))
 
 
 def multiply(a, b) -> LazyTensor:
@@ -256,8 +258,6 @@ def multiply(a, b) -> LazyTensor:
 def _negate(node: Node) -> Node:
     if node.dtype == bool:
         raise TypeError("the numpy boolean negative, the `-` operator, is not supported")
-    if node.op is Op.LEAF and node.arg.weak:  # -2 stays a weak Python scalar
-        return _node(-node.arg.array.item())
     return Node(Op.SCALE, (node,), (-1, node.dtype))  # -x keeps x's dtype, unsigned included
 
 
@@ -574,8 +574,9 @@ def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
         if node.op is Op.LEAF:
             leaf = node.arg
             arrays.append(leaf.array)
-            # strides decide which reshapes copy, so they are part of the memory estimate
-            key.append((node.shape, node.dtype.str, leaf.array.strides, leaf.weak))
+            # strides decide which reshapes copy, so they are part of the memory estimate;
+            # names appear in explain()'s report
+            key.append((node.shape, node.dtype.str, leaf.array.strides, leaf.weak, leaf.name))
         else:
             key.append((node.op, node.arg, tuple(index[s] for s in node.src)))
     return (tuple(key), tuple(index[r] for r in roots)), arrays
@@ -626,7 +627,11 @@ def _compute(tensors, max_bytes, out, progress):
     finally:
         if bar is not None:
             bar.close()
-    results = tuple(env[v] for v in plan.outputs)
+    results = list(env[v] for v in plan.outputs)
+    for k in range(1, len(results)):  # le.compute(t, t): each result is an array of its own
+        if any(np.may_share_memory(results[k], r) for r in results[:k]):
+            results[k] = results[k].copy()
+    results = tuple(results)
     if out is not None:
         np.copyto(out, results[0], casting="safe")
         return (out,)
@@ -685,7 +690,12 @@ def _cast_for_sum(node: Node) -> list[Node]:
     dtype = np.zeros(1, node.dtype).sum().dtype
     if dtype == node.dtype:
         return [node]
-    return [node, Node(Op.LEAF, arg=Leaf(np.ones((), dtype)))]
+    if dtype not in _ONES:  # one shared leaf per dtype, so equal sums intern as one node
+        _ONES[dtype] = Node(Op.LEAF, arg=Leaf(np.ones((), dtype)))
+    return [node, _ONES[dtype]]
+
+
+_ONES: dict[np.dtype, Node] = {}
 
 
 def _broadcast(what, *shapes):

@@ -115,7 +115,8 @@ class Contract:
             (la,) = self.labels
             axes = tuple(i for i, ix in enumerate(la) if ix not in keep)
             self.labels_out = tuple(ix for ix in la if ix in keep)
-            self._run = lambda a: a.sum(axis=axes, dtype=dtype) if axes else a
+            shape = tuple(sizes[ix] for ix in self.labels_out)
+            self._run = lambda a: np.sum(a, axis=axes, dtype=dtype, out=np.empty(shape, dtype))
             return
         la, lb = self.labels
         # labels only one side has and nobody needs are summed away first
@@ -135,12 +136,14 @@ class Contract:
             sb = tuple(sizes[ix] for ix in batch) + (1,) * len(left) + tuple(
                 sizes[ix] for ix in right)
             matmul = lambda a, b: np.multiply(a.transpose(pa).reshape(sa),
-                                              b.transpose(pb).reshape(sb), dtype=dtype)
-        elif not left and not right:  # batched dot products: einsum streams, no copies
+                                              b.transpose(pb).reshape(sb), dtype=dtype,
+                                              order="C")
+        elif not left and not right and len(set(la + lb)) <= len(_LETTERS):
+            # batched dot products: einsum streams them with no copies
             local = {ix: _LETTERS[k] for k, ix in enumerate(dict.fromkeys(la + lb))}
             spec = "".join(map(local.get, la)) + "," + "".join(map(local.get, lb)) + "->" + \
                 "".join(map(local.get, batch))
-            matmul = lambda a, b: np.einsum(spec, a, b, dtype=dtype)
+            matmul = lambda a, b: np.einsum(spec, a, b, dtype=dtype, order="C")
         else:
             pa = [la.index(ix) for ix in batch + left + contracted]
             pb = [lb.index(ix) for ix in batch + contracted + right]
@@ -158,8 +161,8 @@ class Contract:
                                                 b.transpose(pb).reshape(mb),
                                                 dtype=dtype).reshape(out_shape)
         if sum_a or sum_b:
-            self._run = lambda a, b: matmul(a.sum(axis=sum_a, dtype=dtype) if sum_a else a,
-                                            b.sum(axis=sum_b, dtype=dtype) if sum_b else b)
+            self._run = lambda a, b: matmul(np.sum(a, axis=sum_a, dtype=dtype) if sum_a else a,
+                                            np.sum(b, axis=sum_b, dtype=dtype) if sum_b else b)
         else:
             self._run = matmul
 
@@ -226,10 +229,16 @@ class Reshape:
         env[self.out] = env[self.src].reshape(self.shape)
 
 
+# numpy's in-place add into a strided region of more than a few axes can copy the whole
+# region first; adding slab by slab bounds that copy (and a scaled term's) by this much
+SLAB_BYTES = 1 << 18
+
+
 class Accumulate:
     """``region of env[target] += coeff * env[src]``, broadcasting labels `src` lacks."""
 
-    __slots__ = ("target", "src", "coeff", "region", "perm", "expand", "dtype")
+    __slots__ = ("target", "src", "coeff", "region", "perm", "expand", "dtype", "slabs",
+                 "scratch")
 
     def __init__(self, target, src, labels, coeff, region: ViewRecipe, sizes, dtype):
         if np.dtype(dtype).kind in "biu":
@@ -244,19 +253,37 @@ class Accumulate:
         self.perm = None if tuple(present) == labels else [labels.index(ix) for ix in present]
         self.expand = None if len(present) == len(region.labels) else tuple(
             sizes[ix] if ix in labels else 1 for ix in region.labels)
+        shape = [sizes[ix] for ix in region.labels]
+        nbytes = math.prod(shape) * self.dtype.itemsize
+        self.slabs = None
+        if shape and nbytes > SLAB_BYTES and not region.identity:
+            rows = max(1, SLAB_BYTES * shape[0] // nbytes)
+            self.slabs = [slice(i, i + rows) for i in range(0, shape[0], rows)]
+            nbytes = rows * nbytes // shape[0]
+        scaled = src is not None and coeff != 1
+        # bytes allocated besides the result: the copy numpy may make of the region, and the
+        # scaled term
+        self.scratch = nbytes * (1 + scaled) if (self.slabs or scaled) else 0
 
     def run(self, env):
         region = self.region(env[self.target])
-        if self.src is None:
-            value = self.coeff
-        else:
-            value = env[self.src]
+        value = self.coeff if self.src is None else env[self.src]
+        if self.src is not None:
             if self.perm is not None:
                 value = value.transpose(self.perm)
             if self.expand is not None:
                 value = value.reshape(self.expand)
-            if self.coeff != 1:  # scaled in the result's dtype: float32 / 1.5 into float64
-                value = np.multiply(value, self.coeff, dtype=self.dtype, casting="unsafe")
+        if self.slabs is None:
+            self._add(region, value)
+            return
+        whole = np.ndim(value) == 0 or value.shape[0] == 1
+        for rows in self.slabs:
+            self._add(region[rows], value if whole else value[rows])
+
+    def _add(self, region, value):
+        if self.src is not None and self.coeff != 1:
+            # scaled in the result's dtype: float32 / 1.5 into a float64 result
+            value = np.multiply(value, self.coeff, dtype=self.dtype, casting="unsafe")
         np.add(region, value, out=region, casting="unsafe")
 
 

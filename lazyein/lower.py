@@ -210,8 +210,9 @@ class Lowering:
                         if (t := self._combine(node, combo)) is not None]
             except _NeedsDense as e:
                 assert e.operand not in dense, node
-                self.why_dense.setdefault(node.src[e.operand], "its placement (sliced or merged "
-                                          "axes) has no strided view against the other operands")
+                self.why_dense.setdefault(
+                    node.src[e.operand], f"as operand {e.operand} of {len(node.src)}, its "
+                    "placement (sliced or merged axes) has no strided view against the others")
                 dense.add(e.operand)
 
     def _combine(self, node: Node, combo) -> Term | None:

@@ -22,7 +22,7 @@ __all__ = ["Plan", "TermReport", "build_plan"]
 class TermReport:
     """What one term of the expansion costs, for `explain()`."""
 
-    result: int              # which root (or materialized node) the term adds into
+    into: str                # the result (or computed node) the term adds into
     coeff: complex
     equation: str            # the term's contraction as an einsum equation
     factors: tuple[str, ...]  # what each factor views
@@ -62,7 +62,7 @@ class Plan:
             lines.append("inputs: " + ", ".join(self.leaf_names))
         for k, t in enumerate(self.terms):
             lines.append(f"term {k}: {_coeff(t.coeff)}einsum('{t.equation}')  "
-                         f"{t.flops:,} FLOPs, into result {t.result}")
+                         f"{t.flops:,} FLOPs, into {t.into}")
             for j, what in enumerate(t.factors):
                 lines.append(f"    factor {j}: {what}")
             if len(t.path) > 1 or (t.path and len(t.path[0]) > 1):
@@ -119,6 +119,11 @@ class _Builder:
         if isinstance(step, View):
             self.layout.append(step.recipe(self.layout[step.src]))
             self.shape[value] = self.layout[value].shape
+        elif isinstance(step, Reshape):
+            try:
+                self.layout.append(np.reshape(self.layout[step.src], shape, copy=False))
+            except ValueError:  # numpy copies, into C order
+                self.layout.append(layout(shape, dtype))
         else:
             self.layout.append(layout(self.shape[value], dtype))
         self.push(step, step.scratch_bytes(*(self.layout[a] for a in step.args))
@@ -134,23 +139,31 @@ class _Builder:
             hit = self.memo[key] = self.emit(make, dtype, alloc, span, shape)
         return hit
 
-    def evaluate(self, node: Node, why: str | None = None) -> int:
-        """A value holding `node` computed in full."""
+    def evaluate(self, node: Node, why: str | None = None, into: str | None = None) -> int:
+        """A value holding `node` computed in full; `why` says why it is not expanded, `into`
+        names it in the report."""
         if (hit := self.evaluated.get(node)) is not None:
             return hit
+        into = into or f"computed {describe_op(node)} {list(node.shape)}"
         if why is not None:
             self.materialized.append(f"{describe_op(node)} {list(node.shape)}: {why}")
         terms = self.lowering.lower(node)
         nbytes = node.size * node.dtype.itemsize
         if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
-            # no split or merge of labels expresses this reshape: compute, then reshape
-            src = self.evaluate(node.src[0])
-            self.alloc[src] = 0  # the reshaped view owns the buffer from here on
-            out = self.emit(lambda v: Reshape(v, src, node.shape), node.dtype, nbytes,
+            # no split or merge of labels expresses this reshape: numpy's reshape of the
+            # computed operand (or of the input itself), a view where the strides allow
+            child = node.src[0]
+            src = self.slot[child] if child.op is Op.LEAF else self.evaluate(child)
+            try:
+                np.reshape(self.layout[src], node.shape, copy=False)
+                copied = 0
+            except ValueError:
+                copied = nbytes
+            out = self.emit(lambda v: Reshape(v, src, node.shape), node.dtype, copied,
                             shape=node.shape)
         elif len(terms) == 1:
             term = terms[0]
-            value, labels = self.contract_term(term, len(self.evaluated))
+            value, labels = self.contract_term(term, into)
             if self.adoptable(value, labels, term, node):
                 out = value  # the one term's fresh result is the value: no copy, no zeros
                 self.alloc[out] = nbytes
@@ -160,7 +173,7 @@ class _Builder:
         else:
             out = self.zeros(node)
             for term in terms:
-                value, labels = self.contract_term(term, len(self.evaluated))
+                value, labels = self.contract_term(term, into)
                 self.accumulate(out, value, labels, term)
         self.evaluated[node] = out
         return out
@@ -183,17 +196,14 @@ class _Builder:
         region = ViewRecipe(term.out, self.shape[target], term.sizes)
         step = Accumulate(target, value, labels, term.coeff, region, term.sizes,
                           self.dtype[target])
-        scratch = 0
-        if value is not None and term.coeff != 1:  # the scaled term, before it is added
-            scratch = math.prod(self.shape[value]) * self.dtype[target].itemsize
-        self.push(step, scratch)
+        self.push(step, step.scratch)
 
     def source(self, node: Node) -> int:
         if node.op is Op.LEAF:
             return self.slot[node]
         return self.evaluate(node, self.lowering.why_dense.get(node, "it has no strided view"))
 
-    def contract_term(self, term: Term, result: int):
+    def contract_term(self, term: Term, into: str):
         """Emit the steps contracting `term`'s factors; return the value and its labels
         (None for a term with no factors: a constant)."""
         sizes = term.sizes
@@ -241,7 +251,7 @@ class _Builder:
             value = self.memoized(key, make, dtype, _bytes(res_labels, sizes, dtype),
                                   shape=tuple(sizes[ix] for ix in res_labels))
             values.append((value, res_labels))
-        self.reports.append(TermReport(result, term.coeff, equation, tuple(described),
+        self.reports.append(TermReport(into, term.coeff, equation, tuple(described),
                                        tuple(path), flops))
         return values[0] if values else (None, ())
 
@@ -289,17 +299,25 @@ def build_plan(roots: tuple[Node, ...]) -> Plan:
     """Lower `roots`, emit the steps that compute them, and account for their memory."""
     leaves = [n for n in toposort(*roots) if n.op is Op.LEAF]
     builder = _Builder(leaves)
-    outputs = tuple(builder.evaluate(r) for r in roots)
+    outputs = tuple(builder.evaluate(r, into=f"result {k}") for k, r in enumerate(roots))
     steps = builder.steps
     last_use: dict[int, int] = {}
     for k, step in enumerate(steps):
         for v in _reads(step):
             last_use[v] = k
+    # a view keeps what it views alive: its source lives as long as the view does
+    kept = set(outputs)
+    for k in reversed(range(len(steps))):
+        step = steps[k]
+        if isinstance(step, (View, Reshape)):
+            last_use[step.src] = max(last_use[step.src], last_use.get(step.out, k))
+            if step.out in kept:
+                kept.add(step.src)
     frees = [[] for _ in steps]
     for v, k in last_use.items():
-        if v >= len(leaves) and v not in outputs:
+        if v >= len(leaves) and v not in kept:
             frees[k].append(v)
-    peak = _peak_bytes(steps, frees, builder, set(outputs))
+    peak = _peak_bytes(steps, frees, builder, kept)
     builder.layout.clear()  # the layouts hold template leaves' strides only, but drop them
     return Plan(num_leaves=len(leaves), num_values=len(builder.dtype), steps=tuple(steps),
                 frees=tuple(tuple(f) for f in frees), outputs=outputs,
