@@ -185,3 +185,13 @@ def test_explain_reports_terms_order_flops_and_memory():
 def test_asarray_without_copy_is_refused():
     with pytest.raises(ValueError, match="computing"):
         np.asarray(le.lazy(np.ones(2)) * 2, copy=False)
+
+
+def test_progress_without_tqdm_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    t = le.lazy(np.ones((2, 2))) @ le.lazy(np.ones((2, 2)))
+    with pytest.raises(ImportError, match=r"pip install 'lazyein\[progress\]'"):
+        t.compute(progress=True)
