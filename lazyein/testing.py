@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import string
+import tracemalloc
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 
 import lazyein as le
 
-__all__ = ["LAYOUTS", "Case", "OPERATIONS", "exprs", "problem_cases", "relayout", "tolerance"]
+__all__ = ["LAYOUTS", "Case", "OPERATIONS", "exprs", "problem_cases", "relayout", "tolerance",
+           "traced_working_bytes"]
 
 # Caps that keep every example cheap: hundreds of cases must run in seconds.
 _MAX_SIZE = 1024  # elements of any node
@@ -1062,3 +1064,21 @@ def problem_cases(draw) -> Case:
             )
         ]
     )
+
+
+def traced_working_bytes(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, int]:
+    """Run `fn` under tracemalloc: its result, and the traced peak minus the result's bytes.
+
+    This is how the ``max_bytes`` contract is measured (API.md "Evaluation").
+
+    >>> result, working = traced_working_bytes(lambda: np.ones(1000) @ np.ones(1000))
+    >>> working < 2**20
+    True
+    """
+    tracemalloc.start()
+    try:
+        result = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak - result.nbytes

@@ -1,26 +1,13 @@
 """Evaluation: compute, np.asarray, le.compute, out=, max_bytes, progress, operator dispatch."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
 import lazyein as le
 from lazyein.api import _PLAN_CACHE, parse_bytes
+from lazyein.testing import traced_working_bytes
 
 rng = np.random.default_rng(3)
-
-
-def traced_working_bytes(fn):
-    """Peak traced bytes during fn() minus the bytes of what it returns."""
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        result = fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return result, peak - result.nbytes
 
 
 def test_ndarray_on_the_left_gives_a_lazy_tensor():

@@ -1,23 +1,11 @@
 """The four problems of PROBLEMS.md, checked against numpy, with memory measured."""
 
-import tracemalloc
-
 import numpy as np
 
 import lazyein as le
+from lazyein.testing import traced_working_bytes
 
 rng = np.random.default_rng(11)
-
-
-def traced(fn):
-    """(result, peak traced bytes during fn minus the result's bytes)."""
-    tracemalloc.start()
-    try:
-        result = fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return result, peak - result.nbytes
 
 
 def test_problem1_kron_with_identity_runs_as_the_expert_rewrite():
@@ -26,7 +14,7 @@ def test_problem1_kron_with_identity_runs_as_the_expert_rewrite():
     data[rng.random(data.shape) > 0.2] = 0
     t = le.kron(le.eye(30), W0) @ le.lazy(data).T
     expert = data.reshape(-1, 784).dot(W0.T).reshape(-1, 900).T
-    result, working = traced(t.compute)
+    result, working = traced_working_bytes(t.compute)
     np.testing.assert_allclose(result, expert, atol=1e-10)
     # the kron matrix alone would be 900 * 23520 * 8 = 169 MB
     assert working < 4 * 2**20, working
@@ -43,7 +31,7 @@ def test_problem2_full_size_in_megabytes():
     C2 = le.lazy_einsum("j,ik->ijk", Y2, Z2)
     E = le.lazy_einsum("ijk,ikj->k", C + C2, C + C2)
     assert E.explain().num_terms == 4
-    result, working = traced(E.compute)
+    result, working = traced_working_bytes(E.compute)
     hand = (np.einsum("i,jk,i,kj->k", B, A, B, A, optimize="optimal")
             + np.einsum("j,ik,k,ij->k", Y2, Z2, Y2, Z2, optimize="optimal")
             + np.einsum("i,jk,k,ij->k", B, A, Y2, Z2, optimize="optimal")
@@ -51,7 +39,7 @@ def test_problem2_full_size_in_megabytes():
     np.testing.assert_allclose(result, hand, rtol=1e-10, atol=1e-8)
     assert working < 50 * 10**6, working  # eager numpy: 8 GB for each 3-D array
     budget = E.explain().peak_bytes
-    result, working = traced(lambda: E.compute(max_bytes=budget))
+    result, working = traced_working_bytes(lambda: E.compute(max_bytes=budget))
     assert working <= budget + 2**20
 
 
