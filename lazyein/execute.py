@@ -30,10 +30,57 @@ def pair_labels(la, lb, keep) -> tuple[tuple, tuple, tuple, tuple]:
     return batch, left, contracted, right
 
 
-def result_labels(la, lb, keep) -> tuple:
-    """The labels, in order, of the result of contracting `la` with `lb` keeping `keep`."""
-    batch, left, _, right = pair_labels(la, lb, keep)
-    return batch + left + right
+# below this many multiply-adds per matrix product, a batch loop that repeats one operand
+# costs more than it saves; the result is then made in numpy's natural order and permuted
+_MIN_BROADCAST_GEMM = 1 << 15
+
+
+def _drop_unused(la, lb, keep) -> tuple[tuple, tuple]:
+    """The labels left once those only one side has and nobody needs are summed away."""
+    return (tuple(ix for ix in la if ix in lb or ix in keep),
+            tuple(ix for ix in lb if ix in la or ix in keep))
+
+
+def matmul_layout(la, lb, keep, sizes, want=None):
+    """How one matmul contracts `la` with `lb`: ``(swap, batch, left, contracted, right)``,
+    the first operand (the second if `swap`) giving `left`, the result ordered
+    ``batch + left + right``. With `want`, that order is `want` where a layout gives it
+    cheaply: batch labels only one operand has are broadcast over the other, which is how
+    kron(eye, W) @ x lands straight in the result's order."""
+    batch, left, contracted, right = pair_labels(la, lb, keep)
+    natural = (False, batch, left, contracted, right)
+    if want is None or tuple(want) == batch + left + right:
+        return natural
+    want, best = tuple(want), None
+    for swap, (x, y) in ((False, (la, lb)), (True, (lb, la))):
+        x_only, y_only = set(x) - set(y), set(y) - set(x)
+        k = len(want)
+        while k and want[k - 1] in y_only:
+            k -= 1
+        j = k
+        while j and want[j - 1] in x_only:
+            j -= 1
+        b, lft, rgt = want[:j], want[j:k], want[k:]
+        repeated = math.prod(sizes[ix] for ix in b if ix in x_only or ix in y_only)
+        matrix = math.prod(sizes[ix] for ix in lft + rgt)
+        candidate = (repeated, -matrix, swap, b, lft, rgt)
+        best = candidate if best is None or candidate[:2] < best[:2] else best
+    repeated, _, swap, b, lft, rgt = best
+    work = math.prod(sizes[ix] for ix in lft + contracted + rgt)
+    if repeated > 1 and work < _MIN_BROADCAST_GEMM:
+        return natural
+    return swap, b, lft, contracted, rgt
+
+
+def result_labels(la, lb, keep, sizes=None, want=None) -> tuple:
+    """The labels, in order, of the result of contracting `la` with `lb` keeping `keep`:
+    `want` when that order comes at no extra cost, else numpy's natural order."""
+    la, lb = _drop_unused(la, lb, keep)
+    batch, left, contracted, right = pair_labels(la, lb, keep)
+    if want is not None and (not contracted or not (left or right)):
+        return tuple(want)  # broadcasting products and einsum make any order directly
+    _, b, lft, _, rgt = matmul_layout(la, lb, keep, sizes, want)
+    return b + lft + rgt
 
 
 class ViewRecipe:
@@ -99,16 +146,16 @@ class View:
 
 
 class Contract:
-    """``env[out] = contraction of env[args]``, keeping `keep`; the result's labels are
-    `labels_out`. Two operands go through matmul (BLAS); one is summed."""
+    """``env[out] = contraction of env[args]``, whose labels come out in the order `result`
+    (see `result_labels`). Two operands go through matmul (BLAS); one is summed."""
 
     __slots__ = ("out", "args", "labels", "labels_out", "dtype", "_run", "_sums", "_matrices")
 
-    def __init__(self, out, args, labels, keep, sizes, dtype):
+    def __init__(self, out, args, labels, result, sizes, dtype):
         self.out, self.args, self.labels = out, tuple(args), tuple(map(tuple, labels))
         self.dtype = np.dtype(dtype)
         self._sums, self._matrices = ((), ()), None
-        keep = set(keep)
+        keep = set(result)
         # every operation computes in `dtype`, numpy einsum's common type for the term, so a
         # float32 operand met by a float64 one is summed in float64 as numpy would
         if len(self.args) == 1:
@@ -123,18 +170,15 @@ class Contract:
         sum_a = tuple(i for i, ix in enumerate(la) if ix not in lb and ix not in keep)
         sum_b = tuple(i for i, ix in enumerate(lb) if ix not in la and ix not in keep)
         self._sums = (sum_a, sum_b)
-        la = tuple(ix for i, ix in enumerate(la) if i not in sum_a)
-        lb = tuple(ix for i, ix in enumerate(lb) if i not in sum_b)
+        la, lb = _drop_unused(la, lb, keep)
+        result = self.labels_out = tuple(result)
         batch, left, contracted, right = pair_labels(la, lb, keep)
-        self.labels_out = batch + left + right
-        out_shape = tuple(sizes[ix] for ix in self.labels_out)
-        nb = math.prod(sizes[ix] for ix in batch)
+        out_shape = tuple(sizes[ix] for ix in result)
         if not contracted:  # outer or Hadamard product: broadcasting, nothing for BLAS
-            pa = [la.index(ix) for ix in batch + left]
-            pb = [lb.index(ix) for ix in batch + right]
-            sa = tuple(sizes[ix] for ix in batch + left) + (1,) * len(right)
-            sb = tuple(sizes[ix] for ix in batch) + (1,) * len(left) + tuple(
-                sizes[ix] for ix in right)
+            pa = [la.index(ix) for ix in result if ix in la]
+            pb = [lb.index(ix) for ix in result if ix in lb]
+            sa = tuple(sizes[ix] if ix in la else 1 for ix in result)
+            sb = tuple(sizes[ix] if ix in lb else 1 for ix in result)
             matmul = lambda a, b: np.multiply(a.transpose(pa).reshape(sa),
                                               b.transpose(pb).reshape(sb), dtype=dtype,
                                               order="C")
@@ -142,24 +186,34 @@ class Contract:
             # batched dot products: einsum streams them with no copies
             local = {ix: _LETTERS[k] for k, ix in enumerate(dict.fromkeys(la + lb))}
             spec = "".join(map(local.get, la)) + "," + "".join(map(local.get, lb)) + "->" + \
-                "".join(map(local.get, batch))
+                "".join(map(local.get, result))
             matmul = lambda a, b: np.einsum(spec, a, b, dtype=dtype, order="C")
         else:
-            pa = [la.index(ix) for ix in batch + left + contracted]
-            pb = [lb.index(ix) for ix in batch + contracted + right]
-            nl, nc, nr = (math.prod(sizes[ix] for ix in g) for g in (left, contracted, right))
-            ma, mb = (nb, nl, nc), (nb, nc, nr)
-            self._matrices = ((pa, ma), (pb, mb))
-            if self.dtype in (np.float32, np.float64, np.complex64, np.complex128):
-                # the floats BLAS multiplies: operands are cast first, so matmul's own loop
-                # runs on its native type (asking matmul for dtype= can leave BLAS unused)
-                matmul = lambda a, b: np.matmul(
-                    a.transpose(pa).reshape(ma).astype(dtype, copy=False),
-                    b.transpose(pb).reshape(mb).astype(dtype, copy=False)).reshape(out_shape)
-            else:
-                matmul = lambda a, b: np.matmul(a.transpose(pa).reshape(ma),
-                                                b.transpose(pb).reshape(mb),
-                                                dtype=dtype).reshape(out_shape)
+            swap, b_, lft, con, rgt = matmul_layout(la, lb, keep, sizes, result)
+            assert b_ + lft + rgt == result, (la, lb, result)
+            (lx, ly) = (lb, la) if swap else (la, lb)
+            nl, nc, nr = (math.prod(sizes[ix] for ix in g) for g in (lft, con, rgt))
+            if all(ix in lx and ix in ly for ix in b_):  # a plain batch: one axis of it
+                bx = by = (math.prod(sizes[ix] for ix in b_),)
+            else:  # broadcast: each batch label an axis, 1 on the side that lacks it
+                bx = tuple(sizes[ix] if ix in lx else 1 for ix in b_)
+                by = tuple(sizes[ix] if ix in ly else 1 for ix in b_)
+            px = [lx.index(ix) for ix in b_ + lft + con if ix in lx]
+            py = [ly.index(ix) for ix in b_ + con + rgt if ix in ly]
+            mx, my = bx + (nl, nc), by + (nc, nr)
+            layouts = [(px, mx), (py, my)]
+            self._matrices = layouts[::-1] if swap else layouts  # in argument order
+            cast = self.dtype in (np.float32, np.float64, np.complex64, np.complex128)
+
+            def matmul(a, b):
+                x, y = (b, a) if swap else (a, b)
+                x, y = x.transpose(px).reshape(mx), y.transpose(py).reshape(my)
+                if cast:
+                    # the floats BLAS multiplies: operands are cast first, so matmul's own
+                    # loop runs on its native type (asking matmul for dtype= can skip BLAS)
+                    return np.matmul(x.astype(dtype, copy=False),
+                                     y.astype(dtype, copy=False)).reshape(out_shape)
+                return np.matmul(x, y, dtype=dtype).reshape(out_shape)
         if sum_a or sum_b:
             self._run = lambda a, b: matmul(np.sum(a, axis=sum_a, dtype=dtype) if sum_a else a,
                                             np.sum(b, axis=sum_b, dtype=dtype) if sum_b else b)

@@ -165,8 +165,12 @@ class _Builder:
             term = terms[0]
             value, labels = self.contract_term(term, into)
             if self.adoptable(value, labels, term, node):
-                out = value  # the one term's fresh result is the value: no copy, no zeros
-                self.alloc[out] = nbytes
+                # the one term's fresh result is the value: no copy, no zeros; its axes may
+                # be a split of the result's (a kron's), which a reshape merges as a view
+                out = value
+                if self.shape[value] != node.shape:
+                    out = self.emit(lambda v: Reshape(v, value, node.shape), node.dtype, 0,
+                                    shape=node.shape)
             else:
                 out = self.zeros(node)
                 self.accumulate(out, value, labels, term)
@@ -183,14 +187,16 @@ class _Builder:
                          node.size * node.dtype.itemsize, shape=node.shape)
 
     def adoptable(self, value, labels, term: Term, node: Node) -> bool:
-        """Can the contraction `value` itself be `node`'s value? Only a fresh array the plan
-        made, in `node`'s dtype and axis order, covering all of it exactly once."""
+        """Can the contraction `value` itself be `node`'s value? Only a fresh C-ordered
+        array the plan made, in `node`'s dtype, whose axes are `node`'s or a split of them
+        in order, covering all of it exactly once."""
         step = self.steps[-1] if self.steps else None
+        subs = [s for ax in term.out for s in ax.subs]
         return (isinstance(step, Contract) and step.out == value and term.coeff == 1
                 and value not in self.evaluated.values() and self.dtype[value] == node.dtype
-                and ViewRecipe(term.out, node.shape, term.sizes).identity
-                and tuple(labels) == tuple(s.label for ax in term.out for s in ax.subs)
-                and len(term.out) == len(node.shape))
+                and all(ax.start == 0 and ax.length == n for ax, n in zip(term.out, node.shape))
+                and all(s.offset == 0 and term.sizes[s.label] == s.dim for s in subs)
+                and tuple(labels) == tuple(s.label for s in subs))
 
     def accumulate(self, target: int, value, labels, term: Term):
         region = ViewRecipe(term.out, self.shape[target], term.sizes)
@@ -240,14 +246,16 @@ class _Builder:
             rest = {ix for _, ls in values for ix in ls} | set(keep)
             if len(picked) == 2:
                 (_, la), (_, lb) = picked
-                res_labels = result_labels(la, lb, rest)
+                # the last product is asked for the result's own order, to need no permuting
+                want = keep if not values else None
+                res_labels = result_labels(la, lb, rest, sizes, want)
             else:
                 res_labels = tuple(ix for ix in picked[0][1] if ix in rest)
             args = tuple(v for v, _ in picked)
             arg_labels = tuple(ls for _, ls in picked)
             key = ("contract", args, _pattern(arg_labels, res_labels), dtype)
-            make = partial(Contract, args=args, labels=arg_labels, keep=res_labels, sizes=sizes,
-                           dtype=dtype)
+            make = partial(Contract, args=args, labels=arg_labels, result=res_labels,
+                           sizes=sizes, dtype=dtype)
             value = self.memoized(key, make, dtype, _bytes(res_labels, sizes, dtype),
                                   shape=tuple(sizes[ix] for ix in res_labels))
             values.append((value, res_labels))

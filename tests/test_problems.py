@@ -10,14 +10,15 @@ rng = np.random.default_rng(11)
 
 def test_problem1_kron_with_identity_runs_as_the_expert_rewrite():
     W0 = rng.normal(size=(30, 784))
-    data = rng.normal(size=(40, 30 * 784))
+    data = rng.normal(size=(200, 30 * 784))
     data[rng.random(data.shape) > 0.2] = 0
     t = le.kron(le.eye(30), W0) @ le.lazy(data).T
     expert = data.reshape(-1, 784).dot(W0.T).reshape(-1, 900).T
     result, working = traced_working_bytes(t.compute)
     np.testing.assert_allclose(result, expert, atol=1e-10)
-    # the kron matrix alone would be 900 * 23520 * 8 = 169 MB
-    assert working < 4 * 2**20, working
+    # the kron matrix alone would be 900 * 23520 * 8 = 169 MB; the products land straight in
+    # the result (a batched matmul over the identity's axis), with no permuted copy of it
+    assert working < result.nbytes / 4, working
     for other in (le.matmul(le.kron(le.eye(30), W0), data.T),
                   le.lazy_einsum("ij,kj->ik", le.kron(le.eye(30), W0), data)):
         np.testing.assert_allclose(other.compute(), expert, atol=1e-10)
@@ -59,7 +60,7 @@ def test_problem3_attention_and_the_grammar_tour():
     K = rng.normal(size=(2, 3, 6, 4)).astype(np.float32)
     got = le.einsum("bimd,bind->bimn", Q, K).compute()
     assert got.dtype == np.float32
-    np.testing.assert_allclose(got, np.einsum("bimd,bind->bimn", Q, K), rtol=1e-5)
+    np.testing.assert_allclose(got, np.einsum("bimd,bind->bimn", Q, K), rtol=1e-5, atol=1e-5)
     M = rng.normal(size=(4, 4))
     for spec in ("ij->ji", "ij->", "ij->i", "ii", "ii->i", "ij,jk", "i,j->ij", "ij,ij->ij"):
         ops = (M,) * (spec.split("->")[0].count(",") + 1)
