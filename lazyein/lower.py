@@ -54,6 +54,16 @@ class Lowering:
             terms = self._memo[node] = merge_terms(terms)
         return terms
 
+    def operand(self, src: Node, node: Node) -> list[Term]:
+        """The terms of `src` as `node` uses them. A boolean sum is a logical or, which
+        arithmetic does not distribute over: where `node` computes in numbers, such a `src`
+        is computed as booleans first rather than expanded."""
+        terms = self.lower(src)
+        if src.dtype == bool and node.dtype != bool and not _exact_in_numbers(terms):
+            self.why_dense.setdefault(src, "a boolean sum (a logical or) used in arithmetic")
+            return self.dense(src)
+        return terms
+
     def fresh(self) -> int:
         return next(self._labels)
 
@@ -89,11 +99,11 @@ class Lowering:
     def _scale(self, node: Node) -> list[Term]:
         """c * (a + b) = c*a + c*b"""
         coeff = node.arg[0]
-        return [t._replace(coeff=t.coeff * coeff) for t in self.lower(node.src[0])]
+        return [t._replace(coeff=t.coeff * coeff) for t in self.operand(node.src[0], node)]
 
     def _add(self, node: Node) -> list[Term]:
         """terms(a + b) = terms(a) + terms(b), each broadcast to the sum's shape"""
-        return [b for s in node.src for t in self.lower(s)
+        return [b for s in node.src for t in self.operand(s, node)
                 if (b := self._broadcast(t, s.shape, node.shape)) is not None]
 
     def _broadcast(self, term: Term, shape, target) -> Term | None:
@@ -118,7 +128,7 @@ class Lowering:
         (src,) = node.src
         terms = [t._replace(out=tuple(Axis(ax.start + lo, ax.subs)
                                       for ax, (lo, _) in zip(t.out, widths)))
-                 for t in self.lower(src)]
+                 for t in self.operand(src, node)]
         # The frame is split into disjoint boxes: along axis k, outside the inner range, with
         # the axes before k whole and the axes after k inside it. Disjoint, so exact; a corner
         # takes the constant of its last axis, as np.pad, which pads axis after axis.
@@ -146,7 +156,7 @@ class Lowering:
         """concatenate(a, b) = a at offset 0 plus b at offset len(a) along the axis"""
         axis, offset, terms = node.arg, 0, []
         for src in node.src:
-            for t in self.lower(src):
+            for t in self.operand(src, node):
                 out = list(t.out)
                 out[axis] = Axis(out[axis].start + offset, out[axis].subs)
                 terms.append(t._replace(out=tuple(out)))
@@ -157,7 +167,7 @@ class Lowering:
         """reshape splits and merges axes: labels split into parts, axes gather labels"""
         (src,) = node.src
         try:
-            return [self._reshape_term(t, src.shape, node.shape) for t in self.lower(src)]
+            return [self._reshape_term(t, src.shape, node.shape) for t in self.operand(src, node)]
         except _NoView:
             self.why_dense[node] = "no split or merge of labels expresses this reshape"
             return self.dense(node)
@@ -190,7 +200,7 @@ class Lowering:
     def _einsum(self, node: Node) -> list[Term]:
         """einsum(.., a + b, ..) = einsum(.., a, ..) + einsum(.., b, ..), with each operand's
         placement (offsets, diagonals, split axes) tied to the einsum's labels"""
-        term_lists = [self.lower(s) for s in node.src]
+        term_lists = [self.operand(s, node) for s in node.src]
         dense: set[int] = set()
 
         def counts():
@@ -317,6 +327,19 @@ class Lowering:
         free = {u for u, _ in moved.values()} - used
         coeff = term.coeff * math.prod(sizes[u] for u in free)
         return term._replace(coeff=coeff, sizes={ix: sizes[ix] for ix in used})
+
+
+def _exact_in_numbers(terms: list[Term]) -> bool:
+    """Is this sum of boolean terms the same in integers: at most one product, counted once,
+    summing over nothing?"""
+    if len(terms) > 1:
+        return False
+    for t in terms:
+        kept = {s.label for ax in t.out for s in ax.subs}
+        if t.coeff != 1 or any(s.label not in kept for f in t.factors for ax in f.axes
+                               for s in ax.subs):
+            return False
+    return True
 
 
 def _whole(ax: Axis, sizes) -> bool:

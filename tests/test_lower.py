@@ -1,5 +1,7 @@
 """Lowering to a sum of products: expansion, exact merging of equal terms, index arithmetic."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,22 @@ def test_diagonal_of_an_offset_identity_is_exactly_zero():
     t = le.einsum("ii->i", le.eye(4, k=1))
     assert t.explain().num_terms == 0
     assert np.array_equal(t.compute(), np.zeros(4))
+
+
+NUMPY_TWIN = SimpleNamespace(lazy=np.asarray, eye=np.eye, tensordot=np.tensordot,
+                             lazy_einsum=np.einsum)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ns, x, y, m: 2 * (ns.lazy(x) + y),
+    lambda ns, x, y, m: (ns.tensordot(m, y, 2) * ns.tensordot(m, y, 2)).sum(0),
+    lambda ns, x, y, m: (ns.lazy(x).T + ns.eye(3, dtype=bool)).sum(0),
+    lambda ns, x, y, m: ns.lazy_einsum("ij,jk->ik", x, x) + np.ones((3, 3), np.int64),
+    lambda ns, x, y, m: ns.lazy_einsum("ij,jk->ik", ns.lazy(x) + y, np.ones((3, 3), np.int8)),
+])
+def test_boolean_sums_are_logical_or_even_when_used_in_arithmetic(make):
+    r = np.random.default_rng(5)
+    x, y, m = r.random((3, 3)) < 0.6, r.random((3, 3)) < 0.6, r.random((4, 3, 3)) < 0.6
+    want = np.asarray(make(NUMPY_TWIN, x, y, m))
+    got = make(le, x, y, m).compute()
+    assert got.dtype == want.dtype and np.array_equal(got, want), (got, want)
