@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 
@@ -44,8 +45,8 @@ def run(candidates: dict, baseline: str, repeat: int = 5, calls: int | dict = 1,
     A warm-up round runs every candidate once and checks its result against `baseline`'s
     with np.allclose. Then each of `repeat` rounds runs every candidate once (`calls`
     back-to-back calls, to time short calls; a dict gives each name its own count, default 1),
-    in an order rotated by one per round, so slow drifts of the machine (clock boost, caches,
-    other load) hit every candidate alike.
+    in a new random order each round, so slow drifts of the machine (clock boost, caches,
+    other load) and the traces one candidate leaves for the next hit every candidate alike.
     """
     names = list(candidates)
     assert baseline in names, f"baseline {baseline!r} is not one of {names}"
@@ -55,9 +56,11 @@ def run(candidates: dict, baseline: str, repeat: int = 5, calls: int | dict = 1,
             _check(name, candidates[name](), expected, rtol, atol)
     del expected
     times = {name: [] for name in names}
-    for r in range(repeat):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
+    # a fresh (seeded) order each round: a rotation keeps each candidate behind the same
+    # neighbour, and what that neighbour leaves behind (freed memory, caches) biases it
+    shuffle = random.Random(0).sample
+    for _ in range(repeat):
+        for name in shuffle(names, len(names)):
             n = calls.get(name, 1) if isinstance(calls, dict) else calls
             times[name].append(time_once(candidates[name], n))
     return {name: statistics.median(ts) for name, ts in times.items()}
