@@ -52,6 +52,7 @@ class Lowering:
             terms = [t._replace(dtype=np.promote_types(t.dtype, node.dtype))
                      for t in _RULES[node.op](self, node)]
             terms = self._memo[node] = merge_terms(terms)
+            assert all(_well_placed(t, node.shape) for t in terms), (node, terms)
         return terms
 
     def operand(self, src: Node, node: Node) -> list[Term]:
@@ -327,6 +328,19 @@ class Lowering:
         free = {u for u, _ in moved.values()} - used
         coeff = term.coeff * math.prod(sizes[u] for u in free)
         return term._replace(coeff=coeff, sizes={ix: sizes[ix] for ix in used})
+
+
+def _well_placed(term: Term, shape) -> bool:
+    """The lowering's postcondition: every view of `term` lies inside what it views, and
+    every label has one size."""
+    def inside(axes, dims):
+        return len(axes) == len(dims) and all(
+            0 <= ax.start and ax.start + ax.length <= n and all(
+                0 <= s.offset and s.offset + term.sizes[s.label] <= s.dim for s in ax.subs)
+            for ax, n in zip(axes, dims))
+
+    return inside(term.out, shape) and all(inside(f.axes, f.source.shape)
+                                           for f in term.factors)
 
 
 def _exact_in_numbers(terms: list[Term]) -> bool:
