@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 import re
@@ -113,6 +114,8 @@ class LazyTensor:
         return multiply(other, self)
 
     def __truediv__(self, other):
+        if isinstance(other, np.ndarray) and other.ndim == 0:
+            other = other[()]  # a 0-d array divides as the (strong) numpy scalar it holds
         if not isinstance(other, _SCALARS) or isinstance(other, LazyTensor):
             raise TypeError(f"a LazyTensor can only be divided by a scalar, not by "
                             f"{type(other).__name__}: elementwise division is not multilinear")
@@ -129,9 +132,11 @@ class LazyTensor:
         return transpose(self)
 
     def transpose(self, *axes):
+        if not axes:
+            return transpose(self)  # t.transpose() reverses the axes
         if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], numbers.Integral)):
-            axes = axes[0]
-        return transpose(self, axes or None)
+            axes = axes[0]  # t.transpose((1, 0)) and t.transpose(None), as well as varargs
+        return transpose(self, axes)
 
     def reshape(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
@@ -185,9 +190,12 @@ def eye(N, M=None, k=0, dtype=float) -> LazyTensor:
 
 # -- einsum -------------------------------------------------------------------------------
 
-def lazy_einsum(*args) -> LazyTensor:
+def lazy_einsum(*args, optimize=True) -> LazyTensor:
     """``np.einsum``'s whole grammar, lazily: explicit or implicit output, ``...``,
     repeated labels, size-1 broadcasting, and the interleaved sublist form.
+
+    ``optimize`` is accepted for numpy compatibility and ignored: every term's contraction
+    order is always chosen by opt_einsum.
 
     Raises:
         SubscriptError: malformed subscripts or a wrong number of operands.
@@ -227,6 +235,7 @@ def add(a, b) -> LazyTensor:
     """``a + b`` with numpy broadcasting."""
     x, y = _node(a), _node(b)
     _broadcast("add", x.shape, y.shape)
+    _probe(np.add, x, y)
     return LazyTensor(Node(Op.ADD, (x, y)))
 
 
@@ -238,7 +247,7 @@ def subtract(a, b) -> LazyTensor:
                         "use logical operations on computed results instead")
     _broadcast("subtract", x.shape, y.shape)
     # -y in the difference's own dtype: uint8 - True stays uint8, float32 - 2 float32
-    dtype = np.result_type(promotable(x), promotable(y))
+    dtype = _probe(np.subtract, x, y)
     return LazyTensor(Node(Op.ADD, (x, Node(Op.SCALE, (y,), (-1, dtype)))))
 
 
@@ -253,6 +262,16 @@ def multiply(a, b) -> LazyTensor:
     n = len(shape)
     return LazyTensor(_einsum_node([x, y], [tuple(range(n - len(x.shape), n)),
                                             tuple(range(n - len(y.shape), n))], range(n)))
+
+
+def _probe(ufunc, x: Node, y: Node) -> np.dtype:
+    """The dtype numpy's `ufunc` gives `x` and `y`, and its errors: int8 + 1000 overflows."""
+    def stand_in(node):
+        return node.arg.array.item() if node.op is Op.LEAF and node.arg.weak else \
+            np.zeros((), node.dtype)
+
+    with np.errstate(all="ignore"):
+        return ufunc(stand_in(x), stand_in(y)).dtype
 
 
 def _negate(node: Node) -> Node:
@@ -424,14 +443,12 @@ def reshape(a, shape) -> LazyTensor:
     if dims.count(-1) > 1 or any(d < -1 for d in dims):
         raise ShapeError(f"reshape: invalid shape {tuple(dims)}: sizes are >= 0 with at most "
                          "one -1")
-    known = 1
-    for d in dims:
-        known *= d if d != -1 else 1
+    known = math.prod(d for d in dims if d != -1)
     if -1 in dims:
         if known == 0 or x.size % known:
             raise ShapeError(f"cannot reshape array of size {x.size} into shape {tuple(dims)}")
         dims[dims.index(-1)] = x.size // known
-    if _prod(dims) != x.size:
+    if math.prod(dims) != x.size:
         raise ShapeError(f"cannot reshape array of size {x.size} (shape {x.shape}) into shape "
                          f"{tuple(dims)}")
     dims = tuple(dims)
@@ -449,9 +466,8 @@ def pad(a, pad_width, mode="constant", constant_values=0) -> LazyTensor:
     if any(w < 0 for pair in widths for w in pair):
         raise ShapeError(f"pad: widths must be >= 0, got {pad_width!r}")
     values = _per_axis_pairs(constant_values, n, "constant_values", integer=False)
-    with np.errstate(all="ignore"):
-        constants = tuple(tuple(np.asarray(v).astype(x.dtype).item() for v in pair)
-                          for pair in values)
+    with np.errstate(all="ignore"):  # cast as np.pad casts: 0.5 pads an int array with 0
+        constants = tuple(tuple(_cast_constant(v, x.dtype) for v in pair) for pair in values)
     return LazyTensor(Node(Op.PAD, (x,), (widths, constants)))
 
 
@@ -548,9 +564,9 @@ def parse_bytes(value) -> int | None:
         return None
     if isinstance(value, bool):
         raise TypeError("max_bytes must be an int or a string such as '64MB', not a bool")
-    if isinstance(value, numbers.Integral):
-        if value < 0:
-            raise ValueError(f"max_bytes must be >= 0, got {value}")
+    if isinstance(value, numbers.Real):  # 2**20, or 1e6
+        if not value >= 0 or value == float("inf"):
+            raise ValueError(f"max_bytes must be a finite number >= 0, got {value}")
         return int(value)
     if isinstance(value, str):
         match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*", value)
@@ -669,9 +685,16 @@ def _node(x, weak: bool = True) -> Node:
     return Node(Op.LEAF, arg=Leaf(_as_array(x)))
 
 
+def _cast_constant(value, dtype):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return np.array(value, dtype=dtype).item()  # out of range raises, as np.pad does
+    return np.asarray(value).astype(dtype).item()
+
+
 def _node_list(arrays, where) -> list[Node]:
-    if isinstance(arrays, (LazyTensor, np.ndarray)):
-        raise TypeError(f"{where}: expected a sequence of arrays")
+    if isinstance(arrays, LazyTensor):
+        raise TypeError(f"{where}: expected a sequence of arrays, got one LazyTensor (lazy "
+                        "tensors cannot be iterated); pass a list")
     nodes = [_node(a, weak=False) for a in arrays]
     if not nodes:
         raise ShapeError(f"{where}: need at least one array")
@@ -704,13 +727,6 @@ def _broadcast(what, *shapes):
     except ValueError:
         raise ShapeError(f"{what}: shapes {' and '.join(map(str, shapes))} do not broadcast "
                          "together") from None
-
-
-def _prod(dims) -> int:
-    out = 1
-    for d in dims:
-        out *= d
-    return out
 
 
 def _integer(value, what) -> int:

@@ -182,3 +182,39 @@ def test_progress_without_tqdm_says_how_to_install_it(monkeypatch):
     t = le.lazy(np.ones((2, 2))) @ le.lazy(np.ones((2, 2)))
     with pytest.raises(ImportError, match=r"pip install 'lazyein\[progress\]'"):
         t.compute(progress=True)
+
+
+A8 = np.arange(12, dtype=np.int8).reshape(3, 4)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ns: ns.add(A8, 1000),
+    lambda ns: ns.subtract(A8, 1000),
+    lambda ns: ns.pad(A8, 1, constant_values=300),
+    lambda ns: ns.transpose(np.ones((2, 3, 4)), ()),
+])
+def test_numpy_errors_are_raised_at_build_time_too(make):
+    with pytest.raises(Exception) as numpy_error:
+        make(np)
+    with pytest.raises(type(numpy_error.value)):
+        make(le)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ns, a: (ns.asarray(a) if ns is np else le.lazy(a)) / np.array(2.0),
+    lambda ns, a: ns.stack(a),
+    lambda ns, a: ns.concatenate(a, axis=None),
+    lambda ns, a: ns.einsum("ij,kj->ik", a, a, optimize=True),
+    lambda ns, a: ns.pad(A8, 1, constant_values=0.5),
+])
+def test_numpy_argument_forms(make):
+    a = np.arange(12.0).reshape(3, 4)
+    want = np.asarray(make(np, a))
+    got = make(le, a).compute()
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_max_bytes_may_be_a_float():
+    assert parse_bytes(1e6) == 10**6
+    with pytest.raises(ValueError):
+        parse_bytes(float("nan"))
