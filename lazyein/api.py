@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import MemoryBudgetError, ShapeError, SubscriptError
 from .execute import run_steps
-from .ir import Leaf, Node, Op, promotable, toposort
+from .ir import Leaf, Node, Op, toposort
 from .plan import Plan, build_plan
 from .printing import describe_op
 from .subscripts import parse_einsum, split_interleaved
