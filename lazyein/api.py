@@ -329,18 +329,12 @@ def dot(a, b) -> LazyTensor:
     x, y = _node(a, weak=False), _node(b, weak=False)
     if x.shape == () or y.shape == ():
         return multiply(LazyTensor(x), LazyTensor(y))
-    nx, ny = len(x.shape), len(y.shape)
-    yc = 0 if ny == 1 else ny - 2
+    yc = 0 if len(y.shape) == 1 else len(y.shape) - 2
     if x.shape[-1] != y.shape[yc]:
-        raise ShapeError(f"dot: shapes {x.shape} and {y.shape} not aligned: axis {nx - 1} of "
-                         f"the first (size {x.shape[-1]}) != axis {yc} of the second "
-                         f"(size {y.shape[yc]})")
-    xl = tuple(range(nx))
-    c = xl[-1]
-    yl = tuple(range(nx, nx + ny))
-    yl = yl[:yc] + (c,) + yl[yc + 1:]
-    out = xl[:-1] + tuple(ix for ix in yl if ix != c)
-    return LazyTensor(_einsum_node([x, y], [xl, yl], out))
+        raise ShapeError(f"dot: shapes {x.shape} and {y.shape} not aligned: axis "
+                         f"{len(x.shape) - 1} of the first (size {x.shape[-1]}) != axis {yc} "
+                         f"of the second (size {y.shape[yc]})")
+    return tensordot(LazyTensor(x), LazyTensor(y), axes=([-1], [yc]))
 
 
 def tensordot(a, b, axes=2) -> LazyTensor:

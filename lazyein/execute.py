@@ -13,14 +13,14 @@ import numpy as np
 
 from .sop import Axis
 
-__all__ = ["View", "Contract", "Zeros", "Accumulate", "Reshape", "pair_labels",
-           "result_labels", "ViewRecipe", "layout", "run_steps"]
+__all__ = ["View", "Contract", "Zeros", "Accumulate", "Reshape", "result_labels", "ViewRecipe",
+           "layout", "run_steps"]
 
 
 _LETTERS = string.ascii_letters
 
 
-def pair_labels(la, lb, keep) -> tuple[tuple, tuple, tuple, tuple]:
+def _pair_labels(la, lb, keep) -> tuple[tuple, tuple, tuple, tuple]:
     """Split the labels of a pairwise contraction into (batch, left, contracted, right)."""
     sa, sb = set(la), set(lb)
     batch = tuple(ix for ix in la if ix in sb and ix in keep)
@@ -41,13 +41,13 @@ def _drop_unused(la, lb, keep) -> tuple[tuple, tuple]:
             tuple(ix for ix in lb if ix in la or ix in keep))
 
 
-def matmul_layout(la, lb, keep, sizes, want=None):
+def _matmul_layout(la, lb, keep, sizes, want=None):
     """How one matmul contracts `la` with `lb`: ``(swap, batch, left, contracted, right)``,
     the first operand (the second if `swap`) giving `left`, the result ordered
     ``batch + left + right``. With `want`, that order is `want` where a layout gives it
     cheaply: batch labels only one operand has are broadcast over the other, which is how
     kron(eye, W) @ x lands straight in the result's order."""
-    batch, left, contracted, right = pair_labels(la, lb, keep)
+    batch, left, contracted, right = _pair_labels(la, lb, keep)
     natural = (False, batch, left, contracted, right)
     if want is None or tuple(want) == batch + left + right:
         return natural
@@ -76,10 +76,10 @@ def result_labels(la, lb, keep, sizes=None, want=None) -> tuple:
     """The labels, in order, of the result of contracting `la` with `lb` keeping `keep`:
     `want` when that order comes at no extra cost, else numpy's natural order."""
     la, lb = _drop_unused(la, lb, keep)
-    batch, left, contracted, right = pair_labels(la, lb, keep)
+    batch, left, contracted, right = _pair_labels(la, lb, keep)
     if want is not None and (not contracted or not (left or right)):
         return tuple(want)  # broadcasting products and einsum make any order directly
-    _, b, lft, _, rgt = matmul_layout(la, lb, keep, sizes, want)
+    _, b, lft, _, rgt = _matmul_layout(la, lb, keep, sizes, want)
     return b + lft + rgt
 
 
@@ -147,78 +147,96 @@ class View:
 
 class Contract:
     """``env[out] = contraction of env[args]``, whose labels come out in the order `result`
-    (see `result_labels`). Two operands go through matmul (BLAS); one is summed."""
+    (see `result_labels`): one operand is summed; two are multiplied by broadcasting, by
+    einsum (batched dot products) or by matmul (BLAS), whichever the labels call for.
+
+    Every kernel computes in `dtype`, the term's common type, so a float32 operand met by a
+    float64 one is summed in float64 as numpy's einsum would."""
 
     __slots__ = ("out", "args", "labels", "labels_out", "dtype", "_run", "_sums", "_matrices")
 
     def __init__(self, out, args, labels, result, sizes, dtype):
         self.out, self.args, self.labels = out, tuple(args), tuple(map(tuple, labels))
-        self.dtype = np.dtype(dtype)
+        self.labels_out, self.dtype = tuple(result), np.dtype(dtype)
         self._sums, self._matrices = ((), ()), None
-        keep = set(result)
-        # every operation computes in `dtype`, numpy einsum's common type for the term, so a
-        # float32 operand met by a float64 one is summed in float64 as numpy would
         if len(self.args) == 1:
-            (la,) = self.labels
-            axes = tuple(i for i, ix in enumerate(la) if ix not in keep)
-            self.labels_out = tuple(ix for ix in la if ix in keep)
-            shape = tuple(sizes[ix] for ix in self.labels_out)
-            self._run = lambda a: np.sum(a, axis=axes, dtype=dtype, out=np.empty(shape, dtype))
+            self._run = self._sum_kernel(self.labels[0], sizes)
             return
         la, lb = self.labels
+        keep = set(result)
+        kept_a, kept_b = _drop_unused(la, lb, keep)
         # labels only one side has and nobody needs are summed away first
-        sum_a = tuple(i for i, ix in enumerate(la) if ix not in lb and ix not in keep)
-        sum_b = tuple(i for i, ix in enumerate(lb) if ix not in la and ix not in keep)
-        self._sums = (sum_a, sum_b)
-        la, lb = _drop_unused(la, lb, keep)
-        result = self.labels_out = tuple(result)
-        batch, left, contracted, right = pair_labels(la, lb, keep)
-        out_shape = tuple(sizes[ix] for ix in result)
-        if not contracted:  # outer or Hadamard product: broadcasting, nothing for BLAS
-            pa = [la.index(ix) for ix in result if ix in la]
-            pb = [lb.index(ix) for ix in result if ix in lb]
-            sa = tuple(sizes[ix] if ix in la else 1 for ix in result)
-            sb = tuple(sizes[ix] if ix in lb else 1 for ix in result)
-            matmul = lambda a, b: np.multiply(a.transpose(pa).reshape(sa),
-                                              b.transpose(pb).reshape(sb), dtype=dtype,
-                                              order="C")
-        elif not left and not right and len(set(la + lb)) <= len(_LETTERS):
-            # batched dot products: einsum streams them with no copies
-            local = {ix: _LETTERS[k] for k, ix in enumerate(dict.fromkeys(la + lb))}
-            spec = "".join(map(local.get, la)) + "," + "".join(map(local.get, lb)) + "->" + \
-                "".join(map(local.get, result))
-            matmul = lambda a, b: np.einsum(spec, a, b, dtype=dtype, order="C")
+        self._sums = tuple(tuple(i for i, ix in enumerate(ls) if ix not in kept)
+                           for ls, kept in ((la, kept_a), (lb, kept_b)))
+        _, left, contracted, right = _pair_labels(kept_a, kept_b, keep)
+        if not contracted:
+            pairwise = self._product_kernel(kept_a, kept_b, sizes)
+        elif not left and not right and len(set(kept_a + kept_b)) <= len(_LETTERS):
+            pairwise = self._dots_kernel(kept_a, kept_b)
         else:
-            swap, b_, lft, con, rgt = matmul_layout(la, lb, keep, sizes, result)
-            assert b_ + lft + rgt == result, (la, lb, result)
-            (lx, ly) = (lb, la) if swap else (la, lb)
-            nl, nc, nr = (math.prod(sizes[ix] for ix in g) for g in (lft, con, rgt))
-            if all(ix in lx and ix in ly for ix in b_):  # a plain batch: one axis of it
-                bx = by = (math.prod(sizes[ix] for ix in b_),)
-            else:  # broadcast: each batch label an axis, 1 on the side that lacks it
-                bx = tuple(sizes[ix] if ix in lx else 1 for ix in b_)
-                by = tuple(sizes[ix] if ix in ly else 1 for ix in b_)
-            px = [lx.index(ix) for ix in b_ + lft + con if ix in lx]
-            py = [ly.index(ix) for ix in b_ + con + rgt if ix in ly]
-            mx, my = bx + (nl, nc), by + (nc, nr)
-            layouts = [(px, mx), (py, my)]
-            self._matrices = layouts[::-1] if swap else layouts  # in argument order
-            cast = self.dtype in (np.float32, np.float64, np.complex64, np.complex128)
-
-            def matmul(a, b):
-                x, y = (b, a) if swap else (a, b)
-                x, y = x.transpose(px).reshape(mx), y.transpose(py).reshape(my)
-                if cast:
-                    # the floats BLAS multiplies: operands are cast first, so matmul's own
-                    # loop runs on its native type (asking matmul for dtype= can skip BLAS)
-                    return np.matmul(x.astype(dtype, copy=False),
-                                     y.astype(dtype, copy=False)).reshape(out_shape)
-                return np.matmul(x, y, dtype=dtype).reshape(out_shape)
+            pairwise = self._gemm_kernel(kept_a, kept_b, sizes)
+        sum_a, sum_b = self._sums
         if sum_a or sum_b:
-            self._run = lambda a, b: matmul(np.sum(a, axis=sum_a, dtype=dtype) if sum_a else a,
-                                            np.sum(b, axis=sum_b, dtype=dtype) if sum_b else b)
+            dtype = self.dtype
+            self._run = lambda a, b: pairwise(
+                np.sum(a, axis=sum_a, dtype=dtype) if sum_a else a,
+                np.sum(b, axis=sum_b, dtype=dtype) if sum_b else b)
         else:
-            self._run = matmul
+            self._run = pairwise
+
+    def _sum_kernel(self, la, sizes):
+        axes = tuple(i for i, ix in enumerate(la) if ix not in self.labels_out)
+        shape, dtype = tuple(sizes[ix] for ix in self.labels_out), self.dtype
+        return lambda a: np.sum(a, axis=axes, dtype=dtype, out=np.empty(shape, dtype))
+
+    def _product_kernel(self, la, lb, sizes):
+        """An outer or Hadamard product: broadcasting, nothing for BLAS to gain."""
+        result, dtype = self.labels_out, self.dtype
+        pa = [la.index(ix) for ix in result if ix in la]
+        pb = [lb.index(ix) for ix in result if ix in lb]
+        sa = tuple(sizes[ix] if ix in la else 1 for ix in result)
+        sb = tuple(sizes[ix] if ix in lb else 1 for ix in result)
+        return lambda a, b: np.multiply(a.transpose(pa).reshape(sa),
+                                        b.transpose(pb).reshape(sb), dtype=dtype, order="C")
+
+    def _dots_kernel(self, la, lb):
+        """Batched dot products: einsum streams them with no copies."""
+        local = {ix: _LETTERS[k] for k, ix in enumerate(dict.fromkeys(la + lb))}
+        spec = ",".join("".join(map(local.get, ls)) for ls in (la, lb))
+        spec += "->" + "".join(map(local.get, self.labels_out))
+        dtype = self.dtype
+        return lambda a, b: np.einsum(spec, a, b, dtype=dtype, order="C")
+
+    def _gemm_kernel(self, la, lb, sizes):
+        """One (batched) matmul, laid out by `_matmul_layout` to give the result's order."""
+        result, dtype = self.labels_out, self.dtype
+        swap, batch, left, con, right = _matmul_layout(la, lb, set(result), sizes, result)
+        assert batch + left + right == result, (la, lb, result)
+        lx, ly = (lb, la) if swap else (la, lb)
+        nl, nc, nr = (math.prod(sizes[ix] for ix in g) for g in (left, con, right))
+        if all(ix in lx and ix in ly for ix in batch):  # a plain batch: one axis of it
+            bx = by = (math.prod(sizes[ix] for ix in batch),)
+        else:  # broadcast: each batch label an axis, 1 on the side that lacks it
+            bx = tuple(sizes[ix] if ix in lx else 1 for ix in batch)
+            by = tuple(sizes[ix] if ix in ly else 1 for ix in batch)
+        px = [lx.index(ix) for ix in batch + left + con if ix in lx]
+        py = [ly.index(ix) for ix in batch + con + right if ix in ly]
+        mx, my = bx + (nl, nc), by + (nc, nr)
+        self._matrices = [(py, my), (px, mx)] if swap else [(px, mx), (py, my)]  # arg order
+        out_shape = tuple(sizes[ix] for ix in result)
+        # the floats BLAS multiplies: operands are cast first, so matmul's own loop runs on
+        # its native type (asking matmul for dtype= can leave BLAS unused)
+        blas = dtype in (np.float32, np.float64, np.complex64, np.complex128)
+
+        def gemm(a, b):
+            x, y = (b, a) if swap else (a, b)
+            x, y = x.transpose(px).reshape(mx), y.transpose(py).reshape(my)
+            if blas:
+                return np.matmul(x.astype(dtype, copy=False),
+                                 y.astype(dtype, copy=False)).reshape(out_shape)
+            return np.matmul(x, y, dtype=dtype).reshape(out_shape)
+
+        return gemm
 
     def scratch_bytes(self, *operands: np.ndarray) -> int:
         """Bytes this step allocates besides its result, for operands laid out as these
@@ -345,8 +363,7 @@ def run_steps(steps, frees, env, progress=None):
     """Run `steps` in order over the value table `env`, dropping each value after its last use."""
     for step, dead in zip(steps, frees):
         step.run(env)
-        for ix in dead:
-            env[ix] = None
+        for value in dead:
+            env[value] = None
         if progress is not None:
             progress.update(1)
-    return env

@@ -38,6 +38,14 @@ class _NoView(Exception):
     """A reshape that no split or merge of labels expresses."""
 
 
+class _SplitFirst(Exception):
+    """Regrouping needs `label` split so that a part of size `first` comes first."""
+
+    def __init__(self, label: int, first: int):
+        super().__init__(label, first)
+        self.label, self.first = label, first
+
+
 class Lowering:
     """One lowering session: fresh labels and a memo of each node's terms."""
 
@@ -83,9 +91,6 @@ class Lowering:
         return renamed._replace(sizes={mapping[ix]: d for ix, d in term.sizes.items()})
 
     # -- rules ---------------------------------------------------------------------------
-
-    def _leaf(self, node: Node) -> list[Term]:
-        return self.dense(node)
 
     def _eye(self, node: Node) -> list[Term]:
         """eye(N, M, k)[i, j] = 1 where j - i = k: one label on both axes, offset by k."""
@@ -175,11 +180,11 @@ class Lowering:
 
     def _reshape_term(self, term: Term, shape, target) -> Term:
         while True:
-            result = _regroup(term, shape, target)
-            if isinstance(result, Term):
-                return result
-            label, first = result  # split `label` so that a part of size `first` comes first
-            term = self._split_label(term, label, (first, term.sizes[label] // first))
+            try:
+                return _regroup(term, shape, target)
+            except _SplitFirst as split:
+                size = term.sizes[split.label]
+                term = self._split_label(term, split.label, (split.first, size // split.first))
 
     def _split_label(self, term: Term, label: int, dims) -> Term:
         """Replace `label` by labels of sizes `dims` (C order) wherever it appears."""
@@ -190,7 +195,7 @@ class Lowering:
             if s.label != label:
                 return (s,)
             if s.dim != size or s.offset != 0:
-                raise _NoView(label)  # a sliced range does not split into a product
+                raise _NoView  # a sliced range does not split into a product
             return parts
 
         split_term = map_term(term, split)
@@ -406,9 +411,13 @@ def _solve(ties, sizes, fresh):
     return new_sizes, moved
 
 
-def _regroup(term: Term, shape, target):
-    """`term` with its output axes regrouped from `shape` to `target`, or ``(label, first)``
-    naming a label to split first. Raises _NoView when no grouping of labels works."""
+def _regroup(term: Term, shape, target) -> Term:
+    """`term` with its output axes regrouped from `shape` to `target`.
+
+    Raises:
+        _SplitFirst: a label must first be split to line up with `target`.
+        _NoView: no grouping of labels works.
+    """
     groups, old, new = [], [i for i, d in enumerate(shape) if d != 1], \
         [j for j, d in enumerate(target) if d != 1]
     while old or new:
@@ -430,7 +439,7 @@ def _regroup(term: Term, shape, target):
         for i in o:
             ax = term.out[i]
             if ax.start != 0 or ax.length != shape[i]:
-                raise _NoView(i)  # a padded region is not a product of label ranges
+                raise _NoView  # a padded region is not a product of label ranges
         subs = [s for i in o for s in term.out[i].subs if s.dim != 1]
         for j in n:
             want, taken = target[j], []
@@ -441,14 +450,14 @@ def _regroup(term: Term, shape, target):
                     want //= s.dim
                 elif s.dim % want == 0:
                     if s.offset != 0 or term.sizes[s.label] != s.dim:
-                        raise _NoView(s)
-                    return s.label, want
+                        raise _NoView
+                    raise _SplitFirst(s.label, want)
                 else:
-                    raise _NoView(s)
+                    raise _NoView
             out[j] = Axis(0, tuple(taken))
     return term._replace(out=tuple(out))
 
 
-_RULES = {Op.LEAF: Lowering._leaf, Op.EYE: Lowering._eye, Op.EINSUM: Lowering._einsum,
+_RULES = {Op.LEAF: Lowering.dense, Op.EYE: Lowering._eye, Op.EINSUM: Lowering._einsum,
           Op.ADD: Lowering._add, Op.SCALE: Lowering._scale, Op.RESHAPE: Lowering._reshape,
           Op.PAD: Lowering._pad, Op.CONCAT: Lowering._concat}

@@ -96,34 +96,31 @@ class _Builder:
         self.leaves = leaves
         self.lowering = Lowering()
         self.steps = []
-        # per value: its dtype, the bytes its step allocates, the bytes it spans (a copy's cost)
+        self.scratch: list[int] = []  # per step: bytes it allocates besides its result
+        # per value: its dtype, shape, the bytes its step allocates, and its memory layout
+        # (to tell which reshapes copy; leaves keep their strides)
         self.dtype = [leaf.dtype for leaf in leaves]
         self.shape = [leaf.shape for leaf in leaves]
-        # each value's memory layout, to tell which reshapes copy; leaves keep their strides
-        self.layout = [layout(leaf.shape, leaf.dtype, leaf.arg.array.strides) for leaf in leaves]
-        self.scratch: list[int] = []  # per step: bytes it allocates besides its result
         self.alloc = [0] * len(leaves)
-        self.span = [leaf.size * leaf.dtype.itemsize for leaf in leaves]
+        self.layout = [layout(leaf.shape, leaf.dtype, leaf.arg.array.strides) for leaf in leaves]
         self.memo: dict = {}               # structural key -> value
         self.evaluated: dict[Node, int] = {}
         self.reports: list[TermReport] = []
         self.materialized: list[str] = []
 
-    def emit(self, make, dtype, alloc: int, span: int | None = None, shape=None) -> int:
+    def emit(self, make, dtype, alloc: int, shape=None) -> int:
+        """Append the step ``make(value)`` that computes a new value; return the value."""
         value = len(self.dtype)
         self.dtype.append(np.dtype(dtype))
         self.shape.append(shape)
         self.alloc.append(alloc)
-        self.span.append(alloc if span is None else span)
         step = make(value)
         if isinstance(step, View):
             self.layout.append(step.recipe(self.layout[step.src]))
             self.shape[value] = self.layout[value].shape
         elif isinstance(step, Reshape):
-            try:
-                self.layout.append(np.reshape(self.layout[step.src], shape, copy=False))
-            except ValueError:  # numpy copies, into C order
-                self.layout.append(layout(shape, dtype))
+            view = _reshaped(self.layout[step.src], shape)
+            self.layout.append(layout(shape, dtype) if view is None else view)  # copies are C
         else:
             self.layout.append(layout(self.shape[value], dtype))
         self.push(step, step.scratch_bytes(*(self.layout[a] for a in step.args))
@@ -134,9 +131,10 @@ class _Builder:
         self.steps.append(step)
         self.scratch.append(scratch)
 
-    def memoized(self, key, make, dtype, alloc, span=None, shape=None) -> int:
+    def memoized(self, key, make, dtype, alloc, shape=None) -> int:
+        """`emit`, unless a value with the same structural `key` exists: then that value."""
         if (hit := self.memo.get(key)) is None:
-            hit = self.memo[key] = self.emit(make, dtype, alloc, span, shape)
+            hit = self.memo[key] = self.emit(make, dtype, alloc, shape)
         return hit
 
     def evaluate(self, node: Node, why: str | None = None, into: str | None = None) -> int:
@@ -154,11 +152,7 @@ class _Builder:
             # computed operand (or of the input itself), a view where the strides allow
             child = node.src[0]
             src = self.slot[child] if child.op is Op.LEAF else self.evaluate(child)
-            try:
-                np.reshape(self.layout[src], node.shape, copy=False)
-                copied = 0
-            except ValueError:
-                copied = nbytes
+            copied = 0 if _reshaped(self.layout[src], node.shape) is not None else nbytes
             out = self.emit(lambda v: Reshape(v, src, node.shape), node.dtype, copied,
                             shape=node.shape)
         elif len(terms) == 1:
@@ -219,8 +213,7 @@ class _Builder:
             labels = tuple(dict.fromkeys(axis_labels(f.axes)))
             key = ("view", src, _relabel(f.axes, sizes))
             recipe = ViewRecipe(f.axes, self.shape[src], sizes)
-            view = self.memoized(key, partial(View, src=src, recipe=recipe), self.dtype[src],
-                                 0, _bytes(labels, sizes, self.dtype[src]))
+            view = self.memoized(key, partial(View, src=src, recipe=recipe), self.dtype[src], 0)
             values.append((view, labels))
             described.append(_describe_factor(f, self.leaves))
         out_labels = tuple(dict.fromkeys(axis_labels(term.out)))
@@ -262,6 +255,14 @@ class _Builder:
         self.reports.append(TermReport(into, term.coeff, equation, tuple(described),
                                        tuple(path), flops))
         return values[0] if values else (None, ())
+
+
+def _reshaped(array_layout: np.ndarray, shape):
+    """`array_layout` reshaped as a view, or None where numpy's reshape would copy."""
+    try:
+        return np.reshape(array_layout, shape, copy=False)
+    except ValueError:
+        return None
 
 
 def _symbols(labels) -> str:
@@ -346,14 +347,14 @@ def _reads(step) -> tuple[int, ...]:
     return ()
 
 
-def _peak_bytes(steps, frees, builder: _Builder, outputs) -> int:
+def _peak_bytes(steps, frees, builder: _Builder, kept) -> int:
     """Most bytes alive at once, results excluded: values the plan holds, plus each step's
     scratch (copies matmul needs for operands no reshape can view, sums taken first, a scaled
     term before it is added)."""
     live, peak = 0, 0
     for step, scratch, dead in zip(steps, builder.scratch, frees):
         out = getattr(step, "out", None)
-        made = builder.alloc[out] if out is not None and out not in outputs else 0
+        made = builder.alloc[out] if out is not None and out not in kept else 0
         peak = max(peak, live + made + scratch)
         live += made - sum(builder.alloc[v] for v in dead)
     return peak
