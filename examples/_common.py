@@ -8,16 +8,12 @@ import tracemalloc
 
 import numpy as np
 
+from lazyein.printing import format_bytes
+
 __all__ = ["check", "best_time", "peak_working_bytes", "human", "report_memory", "report_time"]
 
 
-def human(n: float) -> str:
-    """A byte count in B, KiB, MiB or GiB."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError
+human = format_bytes  # lazyein's own byte format, as explain() prints it
 
 
 def check(what: str, got, expected, rtol: float = 1e-7, atol: float = 1e-9) -> bool:

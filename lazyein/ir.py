@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Op", "Node", "Leaf", "toposort", "broadcast_shapes", "promotable"]
+__all__ = ["Op", "Node", "Leaf", "toposort", "promotable"]
 
 
 class Op(enum.Enum):
@@ -99,10 +99,6 @@ def promotable(node: Node):
     return node.dtype
 
 
-def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(np.broadcast_shapes(*shapes))
-
-
 def _leaf(src, leaf):
     return leaf.array.shape, leaf.array.dtype
 
@@ -127,7 +123,8 @@ def _einsum(src, arg):
 
 def _add(src, arg):
     a, b = src
-    return broadcast_shapes(a.shape, b.shape), np.result_type(promotable(a), promotable(b))
+    shape = tuple(np.broadcast_shapes(a.shape, b.shape))
+    return shape, np.result_type(promotable(a), promotable(b))
 
 
 def _scale(src, arg):

@@ -12,7 +12,7 @@ import opt_einsum
 from .execute import Accumulate, Contract, Reshape, View, ViewRecipe, Zeros, layout, result_labels
 from .ir import Node, Op, toposort
 from .lower import Lowering
-from .printing import describe_op, letters
+from .printing import describe_op, format_bytes, letters
 from .sop import Term, axis_labels
 
 __all__ = ["Plan", "TermReport", "build_plan"]
@@ -56,7 +56,7 @@ class Plan:
 
     def __str__(self) -> str:
         lines = [f"lazyein plan: {self.num_terms} term(s), {self.flops:,} FLOPs, "
-                 f"peak working memory ~{_human(self.peak_bytes)}, "
+                 f"peak working memory ~{format_bytes(self.peak_bytes)}, "
                  f"{self.num_chunks} chunk(s)"]
         if self.leaf_names:
             lines.append("inputs: " + ", ".join(self.leaf_names))
@@ -73,15 +73,7 @@ class Plan:
 
     def __repr__(self) -> str:
         return (f"<Plan {self.num_terms} terms, {self.flops:,} FLOPs, "
-                f"peak ~{_human(self.peak_bytes)}>")
-
-
-def _human(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError
+                f"peak ~{format_bytes(self.peak_bytes)}>")
 
 
 def _coeff(c) -> str:

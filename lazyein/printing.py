@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from .ir import Node, Op, toposort
 
-__all__ = ["pformat", "describe_op", "letters"]
+__all__ = ["pformat", "describe_op", "letters", "format_bytes"]
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def letters(labels) -> str:
     return "".join(_ALPHABET[ix] if ix < len(_ALPHABET) else f"[{ix}]" for ix in labels)
+
+
+def format_bytes(n: float) -> str:
+    """A byte count in B, KiB, MiB or GiB.
+
+    >>> format_bytes(512), format_bytes(3 * 2**20)
+    ('512 B', '3.0 MiB')
+    """
+    for unit in ("B", "KiB", "MiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
 
 
 def describe_op(node: Node) -> str:
