@@ -88,6 +88,24 @@ class LazyTensor:
         _check_budget(plan, parse_bytes(max_bytes), extra=0)
         return plan
 
+    def to_dot(self, planned: bool = False) -> str:
+        """DOT source of the expression DAG; with `planned`, of the schedule `compute` runs."""
+        from . import dot
+
+        return dot.plan_dot(self.explain()) if planned else dot.expression_dot(self.node)
+
+    def visualize(self, filename=None, format: str = "svg", planned: bool = False):
+        """Render `to_dot(planned)` with Graphviz; write it to `filename` when given."""
+        from . import dot
+
+        return dot.visualize(self.to_dot(planned), filename=filename, format=format)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # notebooks show the graph (as SVG when Graphviz is installed) under the text repr
+        from . import dot
+
+        return dot.mimebundle(self.to_dot(), repr(self))
+
     # -- operators ------------------------------------------------------------------------
     def __add__(self, other):
         return add(self, other)

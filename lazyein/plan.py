@@ -28,6 +28,8 @@ class TermReport:
     factors: tuple[str, ...]  # what each factor views
     path: tuple[tuple[int, ...], ...]
     flops: int
+    num_chunks: int = 1
+    sliced: tuple[str, ...] = ()  # per sliced label: its letter, size, block and chunk count
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class Plan:
     peak_bytes: int
     num_chunks: int = 1
     leaf_names: tuple[str, ...] = field(default=(), compare=False)
+    # per step: the index in `terms` of the term it works for (None: zeros of a result, a
+    # reshape of a computed node) and which chunk of that term
+    step_terms: tuple[int | None, ...] = field(default=(), compare=False)
+    step_chunks: tuple[int, ...] = field(default=(), compare=False)
 
     @property
     def num_terms(self) -> int:
@@ -89,6 +95,8 @@ class _Builder:
         self.lowering = Lowering()
         self.steps = []
         self.scratch: list[int] = []  # per step: bytes it allocates besides its result
+        self.owner: tuple[int | None, int] = (None, 0)  # (term report, chunk) being emitted
+        self.owners: list[tuple[int | None, int]] = []
         # per value: its dtype, shape, the bytes its step allocates, and its memory layout
         # (to tell which reshapes copy; leaves keep their strides)
         self.dtype = [leaf.dtype for leaf in leaves]
@@ -122,6 +130,7 @@ class _Builder:
     def push(self, step, scratch: int = 0):
         self.steps.append(step)
         self.scratch.append(scratch)
+        self.owners.append(self.owner)
 
     def memoized(self, key, make, dtype, alloc, shape=None) -> int:
         """`emit`, unless a value with the same structural `key` exists: then that value."""
@@ -145,6 +154,7 @@ class _Builder:
             child = node.src[0]
             src = self.slot[child] if child.op is Op.LEAF else self.evaluate(child)
             copied = 0 if _reshaped(self.layout[src], node.shape) is not None else nbytes
+            self.owner = (None, 0)
             out = self.emit(lambda v: Reshape(v, src, node.shape), node.dtype, copied,
                             shape=node.shape)
         elif len(terms) == 1:
@@ -169,6 +179,7 @@ class _Builder:
         return out
 
     def zeros(self, node: Node) -> int:
+        self.owner = (None, 0)
         return self.emit(lambda v: Zeros(v, node.shape, node.dtype), node.dtype,
                          node.size * node.dtype.itemsize, shape=node.shape)
 
@@ -200,8 +211,11 @@ class _Builder:
         (None for a term with no factors: a constant)."""
         sizes = term.sizes
         values, described = [], []
+        report = len(self.reports)
+        self.reports.append(None)  # filled in below, after any term a factor needs first
         for f in term.factors:
             src = self.source(f.source)
+            self.owner = (report, 0)
             labels = tuple(dict.fromkeys(axis_labels(f.axes)))
             key = ("view", src, _relabel(f.axes, sizes))
             recipe = ViewRecipe(f.axes, self.shape[src], sizes)
@@ -224,6 +238,7 @@ class _Builder:
         elif values and set(values[0][1]) != set(keep):
             path = ((0,),)  # a single factor summed over some of its labels
         dtype = term.dtype
+        self.owner = (report, 0)
         for step in path:
             picked = [values[i] for i in step]
             for i in sorted(step, reverse=True):
@@ -244,8 +259,8 @@ class _Builder:
             value = self.memoized(key, make, dtype, _bytes(res_labels, sizes, dtype),
                                   shape=tuple(sizes[ix] for ix in res_labels))
             values.append((value, res_labels))
-        self.reports.append(TermReport(into, term.coeff, equation, tuple(described),
-                                       tuple(path), flops))
+        self.reports[report] = TermReport(into, term.coeff, equation, tuple(described),
+                                          tuple(path), flops)
         return values[0] if values else (None, ())
 
 
@@ -326,7 +341,9 @@ def build_plan(roots: tuple[Node, ...]) -> Plan:
                 flops=sum(t.flops for t in builder.reports),
                 peak_bytes=peak,
                 leaf_names=tuple(leaf.arg.name or f"input {i}" for i, leaf in enumerate(leaves)
-                                 if not leaf.arg.weak))
+                                 if not leaf.arg.weak),
+                step_terms=tuple(t for t, _ in builder.owners),
+                step_chunks=tuple(c for _, c in builder.owners))
 
 
 def _reads(step) -> tuple[int, ...]:
