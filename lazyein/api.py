@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import operator
+import os
 import re
+import tempfile
 from collections import OrderedDict
 
 import numpy as np
 
-from .errors import MemoryBudgetError, ShapeError, SubscriptError
-from .execute import run_steps
+from .budget import plan_within
+from .errors import ShapeError, SubscriptError
+from .execute import SLAB_BYTES, run_steps
 from .ir import Leaf, Node, Op, toposort
-from .plan import Plan, build_plan
+from .plan import Plan
 from .printing import describe_op
 from .subscripts import parse_einsum, split_interleaved
 
@@ -83,10 +87,9 @@ class LazyTensor:
         return _compute((self,), max_bytes, out, progress)[0]
 
     def explain(self, max_bytes=None) -> Plan:
-        """The plan `compute` would run: terms, contraction orders, FLOPs, peak bytes."""
-        plan, _ = _plan_for((self.node,))
-        _check_budget(plan, parse_bytes(max_bytes), extra=0)
-        return plan
+        """The plan `compute` would run within `max_bytes`: terms, contraction orders,
+        FLOPs, peak working bytes, and how the work is chunked."""
+        return _plan_for((self.node,), parse_bytes(max_bytes))[0]
 
     def to_dot(self, planned: bool = False) -> str:
         """DOT source of the expression DAG; with `planned`, of the schedule `compute` runs."""
@@ -610,25 +613,17 @@ def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
     return (tuple(key), tuple(index[r] for r in roots)), arrays
 
 
-def _plan_for(roots):
+def _plan_for(roots, budget=None, stream_results=False):
     key, arrays = _structure(roots)
+    key = (key, budget, stream_results)  # a tighter budget may need a different plan
     plan = _PLAN_CACHE.get(key)
     if plan is None:
-        plan = _PLAN_CACHE[key] = build_plan(roots)
+        plan = _PLAN_CACHE[key] = plan_within(roots, budget, stream_results)
         if len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
             _PLAN_CACHE.popitem(last=False)
     else:
         _PLAN_CACHE.move_to_end(key)
     return plan, arrays
-
-
-def _check_budget(plan: Plan, budget: int | None, extra: int):
-    need = plan.peak_bytes + extra
-    if budget is not None and need > budget:
-        raise MemoryBudgetError(
-            f"no plan fits in max_bytes={budget:,}: the smallest plan needs {need:,} bytes of "
-            f"working memory (chunked evaluation within a budget is not implemented yet); "
-            f"pass max_bytes >= {need:,}", need)
 
 
 def _compute(tensors, max_bytes, out, progress):
@@ -645,25 +640,57 @@ def _compute(tensors, max_bytes, out, progress):
         if not np.can_cast(root.dtype, out.dtype, "safe"):
             raise TypeError(f"out has dtype {out.dtype}, to which the result's {root.dtype} "
                             "does not cast safely")
-    plan, arrays = _plan_for(roots)
-    # with out=, the result is computed aside and copied, so `out` is untouched on error
-    _check_budget(plan, budget, extra=0 if out is None else root.size * root.dtype.itemsize)
+    # an `out=` on disk takes a result larger than memory: the plan writes it region by
+    # region into a scratch file beside it, never holding the whole result
+    on_disk = isinstance(out, np.memmap) and out.filename is not None
+    plan, arrays = _plan_for(roots, budget, stream_results=on_disk)
     env = list(arrays) + [None] * (plan.num_values - plan.num_leaves)
-    bar = _progress_bar(len(plan.steps)) if progress else None
-    try:
-        run_steps(plan.steps, plan.frees, env, bar)
-    finally:
+    with contextlib.ExitStack() as cleanup:
+        bar = _progress_bar(plan.num_chunks) if progress else None
         if bar is not None:
-            bar.close()
-    results = list(env[v] for v in plan.outputs)
-    for k in range(1, len(results)):  # le.compute(t, t): each result is an array of its own
-        if any(np.may_share_memory(results[k], r) for r in results[:k]):
-            results[k] = results[k].copy()
-    results = tuple(results)
-    if out is not None:
-        np.copyto(out, results[0], casting="safe")
-        return (out,)
-    return results
+            cleanup.callback(bar.close)
+        if on_disk:
+            # computed aside, so `out` is untouched if anything fails; copied in slabs
+            env[plan.outputs[0]] = _scratch_memmap(out, roots[0], cleanup)
+        run_steps(plan.steps, plan.frees, env, bar and (bar, _chunk_ends(plan)))
+        results = [env[v] for v in plan.outputs]
+        for k in range(1, len(results)):  # le.compute(t, t): each result an array of its own
+            if any(np.may_share_memory(results[k], r) for r in results[:k]):
+                results[k] = results[k].copy()
+        if out is not None:
+            _copy_in_slabs(out, results[0])
+            return (out,)
+    return tuple(results)
+
+
+def _chunk_ends(plan: Plan) -> list[bool]:
+    """Per step, whether it ends a chunk of a sliced term: what the progress bar counts (an
+    unchunked plan is one chunk, ended by its last step)."""
+    last = {}
+    for k, (term, chunk) in enumerate(zip(plan.step_terms, plan.step_chunks)):
+        if term is not None and plan.terms[term].num_chunks > 1:
+            last[term, chunk] = k
+    ends = [False] * len(plan.steps)
+    for k in last.values() if last else [len(plan.steps) - 1] if plan.steps else []:
+        ends[k] = True
+    return ends
+
+
+def _scratch_memmap(out: np.memmap, root: Node, cleanup) -> np.memmap:
+    directory = os.path.dirname(os.path.abspath(out.filename))
+    handle = cleanup.enter_context(tempfile.TemporaryFile(dir=directory))
+    return np.memmap(handle, dtype=root.dtype, mode="w+", shape=root.shape)
+
+
+def _copy_in_slabs(out: np.ndarray, result: np.ndarray):
+    """``out[...] = result``, a slab of rows at a time: a memmap's pages need not all be
+    resident at once, and a cast copies one slab, not the whole result."""
+    if out.ndim == 0 or out.nbytes <= SLAB_BYTES * 16:
+        np.copyto(out, result, casting="safe")
+        return
+    rows = max(1, SLAB_BYTES * 16 * out.shape[0] // out.nbytes)
+    for start in range(0, out.shape[0], rows):
+        np.copyto(out[start:start + rows], result[start:start + rows], casting="safe")
 
 
 def _progress_bar(total: int):
@@ -671,7 +698,7 @@ def _progress_bar(total: int):
         from tqdm.auto import tqdm
     except ImportError:
         raise ImportError("progress=True needs tqdm: pip install 'lazyein[progress]'") from None
-    return tqdm(total=total, desc="lazyein", unit="step")
+    return tqdm(total=total, desc="lazyein", unit="chunk")
 
 
 # -- input helpers ------------------------------------------------------------------------

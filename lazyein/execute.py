@@ -6,15 +6,16 @@ cached plan does no index bookkeeping.
 
 from __future__ import annotations
 
+import itertools
 import math
 import string
 
 import numpy as np
 
-from .sop import Axis
+from .sop import Axis, shift_axes
 
-__all__ = ["View", "Contract", "Zeros", "Accumulate", "Reshape", "result_labels", "ViewRecipe",
-           "layout", "run_steps"]
+__all__ = ["View", "Contract", "Zeros", "Accumulate", "Reshape", "ChunkLoop", "result_labels",
+           "ViewRecipe", "layout", "run_steps"]
 
 
 _LETTERS = string.ascii_letters
@@ -257,6 +258,11 @@ class Contract:
                 total += math.prod(shape) * self.dtype.itemsize
         return total
 
+    @property
+    def matrices(self):
+        """For a matmul, each operand's ``(permutation, batch + matrix shape)``; else None."""
+        return self._matrices
+
     def run(self, env):
         result = self._run(*(env[a] for a in self.args))
         # full reductions hand back numpy scalars; a plan's values are always arrays
@@ -286,7 +292,10 @@ class Zeros:
         self.out, self.shape, self.dtype = out, shape, dtype
 
     def run(self, env):
-        env[self.out] = np.zeros(self.shape, self.dtype)
+        if env[self.out] is None:
+            env[self.out] = np.zeros(self.shape, self.dtype)
+        else:  # a buffer the caller supplied (a scratch memmap for out=)
+            env[self.out][...] = 0
 
 
 class Reshape:
@@ -338,7 +347,11 @@ class Accumulate:
         self.scratch = nbytes * (1 + scaled) if (self.slabs or scaled) else 0
 
     def run(self, env):
-        region = self.region(env[self.target])
+        self.add(env, self.region)
+
+    def add(self, env, region: ViewRecipe):
+        """Add into the region `region` takes of the target (a chunk's, in a loop)."""
+        region = region(env[self.target])
         value = self.coeff if self.src is None else env[self.src]
         if self.src is not None:
             if self.perm is not None:
@@ -359,11 +372,63 @@ class Accumulate:
         np.add(region, value, out=region, casting="unsafe")
 
 
-def run_steps(steps, frees, env, progress=None):
-    """Run `steps` in order over the value table `env`, dropping each value after its last use."""
-    for step, dead in zip(steps, frees):
-        step.run(env)
+class ChunkLoop:
+    """Runs a sliced term's further chunks of one shape: the steps of its first chunk again,
+    with the views of inputs and the region of the output moved by each chunk's offsets.
+    Everything else (matmul layouts, value slots) is reused, so the loop allocates nothing
+    that grows with the number of chunks."""
+
+    __slots__ = ("body", "moved", "starts", "frees", "peak", "positions", "reads")
+
+    def __init__(self, body, moved, starts: dict[int, range]):
+        self.body = tuple(body)
+        # per body step: the (axes, source shape, sizes) of the view it takes (a View's of
+        # its source, an Accumulate's of its target) when the sliced labels move it, or None
+        self.moved = tuple(moved)
+        self.starts = starts  # per sliced label: the starts of this group's chunks
+        self.frees: tuple = ()  # per body step, values to drop: set once lifetimes are known
+        self.peak = 0           # most bytes one chunk holds at once, likewise
+        self.positions: tuple = ()  # the plan's indices of the body steps (the planner's)
+        self.reads: tuple = ()      # values the body reads that it does not make
+
+    @property
+    def count(self) -> int:
+        """The chunks the loop runs (the group's first one ran before it)."""
+        return math.prod(len(r) for r in self.starts.values()) - 1
+
+    def run(self, env, bar=None):
+        labels, ranges = list(self.starts), list(self.starts.values())
+        first = [r[0] for r in ranges]
+        for combo in itertools.islice(itertools.product(*ranges), 1, None):
+            deltas = {ix: start - f for ix, start, f in zip(labels, combo, first)}
+            for step, moved, dead in zip(self.body, self.moved, self.frees):
+                if moved is None:
+                    step.run(env)
+                else:
+                    axes, shape, sizes = moved
+                    recipe = ViewRecipe(shift_axes(axes, deltas), shape, sizes)
+                    if isinstance(step, View):
+                        env[step.out] = recipe(env[step.src])
+                    else:
+                        step.add(env, recipe)
+                for value in dead:
+                    env[value] = None
+            if bar is not None:
+                bar.update(1)
+
+
+def run_steps(steps, frees, env, ticks=None):
+    """Run `steps` in order over the value table `env`, dropping each value after its last use.
+
+    `ticks` is an optional ``(bar, flags)``: ``bar.update(1)`` after each step whose flag is
+    set (the last step of a chunk)."""
+    bar, flags = ticks if ticks is not None else (None, ())
+    for k, (step, dead) in enumerate(zip(steps, frees)):
+        if isinstance(step, ChunkLoop):
+            step.run(env, bar)
+        else:
+            step.run(env)
         for value in dead:
             env[value] = None
-        if progress is not None:
-            progress.update(1)
+        if bar is not None and flags[k]:
+            bar.update(1)

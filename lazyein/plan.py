@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
 import opt_einsum
 
-from .execute import Accumulate, Contract, Reshape, View, ViewRecipe, Zeros, layout, result_labels
+from .execute import (
+    Accumulate,
+    ChunkLoop,
+    Contract,
+    Reshape,
+    View,
+    ViewRecipe,
+    Zeros,
+    layout,
+    result_labels,
+)
 from .ir import Node, Op, toposort
 from .lower import Lowering
 from .printing import describe_op, format_bytes, letters
-from .sop import Term, axis_labels
+from .sop import Term, axis_labels, chunk_groups, restrict, term_labels
 
 __all__ = ["Plan", "TermReport", "build_plan"]
 
@@ -71,6 +81,8 @@ class Plan:
                          f"{t.flops:,} FLOPs, into {t.into}")
             for j, what in enumerate(t.factors):
                 lines.append(f"    factor {j}: {what}")
+            if t.sliced:
+                lines.append(f"    sliced into {t.num_chunks} chunks: {'; '.join(t.sliced)}")
             if len(t.path) > 1 or (t.path and len(t.path[0]) > 1):
                 lines.append(f"    contraction order: {list(t.path)}")
         for what in self.materialized:
@@ -87,28 +99,47 @@ def _coeff(c) -> str:
 
 
 class _Builder:
-    """Emits steps for terms, computing each distinct view and contraction once."""
+    """Emits steps for terms, computing each distinct view and contraction once.
 
-    def __init__(self, leaves: list[Node]):
+    `slicing` maps ``(node, k)`` to the ``(label, block)`` pairs that the k-th term of
+    `node`'s expansion is sliced by: its chunks are contracted one after the other and added
+    into the value. Work a chunk shares with earlier ones (a product of factors the sliced
+    labels do not index) is memoized like any common work, so it is hoisted out of the loop.
+    `given` are computed nodes that stand in as inputs (laid out in C order), and with
+    `stream_results` no root adopts a term's result: every root is a buffer written region by
+    region, which the caller may supply (an `out=` memmap).
+    """
+
+    def __init__(self, leaves: list[Node], slicing=None, given=(), stream_results=False):
         self.slot = {leaf: i for i, leaf in enumerate(leaves)}
         self.leaves = leaves
+        self.slicing = slicing or {}
+        self.stream_results = stream_results
+        self.roots: set[Node] = set()
         self.lowering = Lowering()
         self.steps = []
         self.scratch: list[int] = []  # per step: bytes it allocates besides its result
         self.owner: tuple[int | None, int] = (None, 0)  # (term report, chunk) being emitted
         self.owners: list[tuple[int | None, int]] = []
+        self.seconds: list[float] = []     # per step: its modelled run time, to price plans
+        self.step_flops: list[int] = []
+        self.fresh_views: dict[int, tuple] = {}  # views a chunk loop moves: (axes, shape)
+        self.report_terms: list[tuple] = []  # per report: (node, k, term) it reports
         # per value: its dtype, shape, the bytes its step allocates, and its memory layout
         # (to tell which reshapes copy; leaves keep their strides)
         self.dtype = [leaf.dtype for leaf in leaves]
         self.shape = [leaf.shape for leaf in leaves]
         self.alloc = [0] * len(leaves)
-        self.layout = [layout(leaf.shape, leaf.dtype, leaf.arg.array.strides) for leaf in leaves]
+        self.layout = [layout(leaf.shape, leaf.dtype, leaf.arg.array.strides
+                              if leaf.op is Op.LEAF else None) for leaf in leaves]
         self.memo: dict = {}               # structural key -> value
-        self.evaluated: dict[Node, int] = {}
-        self.reports: list[TermReport] = []
+        self.paths: dict = {}              # (equation, shapes) -> opt_einsum's path and cost
+        self.evaluated: dict[Node, int] = {node: self.slot[node] for node in given}
+        self.reports: list[TermReport | None] = []
+        self.flops: list[int] = []         # per report: FLOPs of the steps emitted for it
         self.materialized: list[str] = []
 
-    def emit(self, make, dtype, alloc: int, shape=None) -> int:
+    def emit(self, make, dtype, alloc: int, shape=None, flops: int = 0) -> int:
         """Append the step ``make(value)`` that computes a new value; return the value."""
         value = len(self.dtype)
         self.dtype.append(np.dtype(dtype))
@@ -123,19 +154,25 @@ class _Builder:
             self.layout.append(layout(shape, dtype) if view is None else view)  # copies are C
         else:
             self.layout.append(layout(self.shape[value], dtype))
-        self.push(step, step.scratch_bytes(*(self.layout[a] for a in step.args))
-                  if isinstance(step, Contract) else 0)
+        if isinstance(step, Contract):
+            scratch = step.scratch_bytes(*(self.layout[a] for a in step.args))
+            self.push(step, scratch, _contract_seconds(step, flops) + scratch / _BANDWIDTH,
+                      flops)
+        else:
+            self.push(step, 0, alloc / _BANDWIDTH)
         return value
 
-    def push(self, step, scratch: int = 0):
+    def push(self, step, scratch: int = 0, seconds: float = 0.0, flops: int = 0):
         self.steps.append(step)
         self.scratch.append(scratch)
         self.owners.append(self.owner)
+        self.seconds.append(_STEP_SECONDS + seconds)
+        self.step_flops.append(flops)
 
-    def memoized(self, key, make, dtype, alloc, shape=None) -> int:
+    def memoized(self, key, make, dtype, alloc, shape=None, flops: int = 0) -> int:
         """`emit`, unless a value with the same structural `key` exists: then that value."""
         if (hit := self.memo.get(key)) is None:
-            hit = self.memo[key] = self.emit(make, dtype, alloc, shape)
+            hit = self.memo[key] = self.emit(make, dtype, alloc, shape, flops)
         return hit
 
     def evaluate(self, node: Node, why: str | None = None, into: str | None = None) -> int:
@@ -148,6 +185,10 @@ class _Builder:
             self.materialized.append(f"{describe_op(node)} {list(node.shape)}: {why}")
         terms = self.lowering.lower(node)
         nbytes = node.size * node.dtype.itemsize
+        # slicings name labels by rank (see `term_labels`): the same in every lowering
+        sliced = [tuple((term_labels(t)[rank], block) for rank, block in spec)
+                  if (spec := self.slicing.get((node, k))) else None
+                  for k, t in enumerate(terms)]
         if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
             # no split or merge of labels expresses this reshape: numpy's reshape of the
             # computed operand (or of the input itself), a view where the strides allow
@@ -157,9 +198,10 @@ class _Builder:
             self.owner = (None, 0)
             out = self.emit(lambda v: Reshape(v, src, node.shape), node.dtype, copied,
                             shape=node.shape)
-        elif len(terms) == 1:
+        elif len(terms) == 1 and not sliced[0] and not (self.stream_results
+                                                          and node in self.roots):
             term = terms[0]
-            value, labels = self.contract_term(term, into)
+            value, labels = self.contract_term(term, into, self.new_report(node, 0, term))
             if self.adoptable(value, labels, term, node):
                 # the one term's fresh result is the value: no copy, no zeros; its axes may
                 # be a split of the result's (a kron's), which a reshape merges as a view
@@ -169,14 +211,68 @@ class _Builder:
                                     shape=node.shape)
             else:
                 out = self.zeros(node)
+                self.owner = (len(self.reports) - 1, 0)
                 self.accumulate(out, value, labels, term)
         else:
             out = self.zeros(node)
-            for term in terms:
-                value, labels = self.contract_term(term, into)
-                self.accumulate(out, value, labels, term)
+            for k, (term, blocks) in enumerate(zip(terms, sliced)):
+                report = self.new_report(node, k, term)
+                if blocks:
+                    self.contract_sliced(term, blocks, out, into, report)
+                else:
+                    value, labels = self.contract_term(term, into, report)
+                    self.accumulate(out, value, labels, term)
         self.evaluated[node] = out
         return out
+
+    def contract_sliced(self, term: Term, blocks, target: int, into: str, report: int):
+        """Emit `term` chunk by chunk into `target`: for each group of chunks of one shape,
+        the first chunk's steps, then a `ChunkLoop` that repeats those of them that depend
+        on the sliced labels for the group's other chunks. The rest (views and products of
+        what the sliced labels do not index) runs once: it is hoisted out of the loop."""
+        sliced = {label for label, _ in blocks}
+        count = 0
+        for group in chunk_groups(term, blocks):
+            first = restrict(term, {ix: (starts[0], starts[0] + size)
+                                    for ix, (starts, size) in group.items()})
+            begin = len(self.steps)
+            value, labels = self.contract_term(first, into, report, count, fresh=sliced)
+            self.accumulate(target, value, labels, first)
+            n = math.prod(len(starts) for starts, _ in group.values())
+            count += n
+            if n == 1:
+                continue
+            per_chunk, positions, moved = set(), [], []
+            for k in range(begin, len(self.steps)):
+                step = self.steps[k]
+                if isinstance(step, View) and step.out in self.fresh_views:
+                    moved.append(self.fresh_views[step.out] + (first.sizes,))
+                elif isinstance(step, Accumulate) and k == len(self.steps) - 1:
+                    moved.append((first.out, self.shape[target], first.sizes))
+                elif any(v in per_chunk for v in _reads(step)):
+                    moved.append(None)
+                else:
+                    continue  # hoisted: it does not depend on the chunk
+                positions.append(k)
+                if getattr(step, "out", None) is not None:
+                    per_chunk.add(step.out)
+            loop = ChunkLoop([self.steps[k] for k in positions], moved,
+                             {ix: starts for ix, (starts, _) in group.items()})
+            loop.positions = tuple(positions)
+            loop.reads = tuple(dict.fromkeys(v for k in positions for v in _reads(self.steps[k])
+                                             if v not in per_chunk))
+            self.flops[report] += loop.count * sum(self.step_flops[k] for k in positions)
+            self.owner = (report, count - n + 1)
+            self.push(loop, 0, loop.count * sum(self.seconds[k] for k in positions))
+        self.reports[report] = replace(self.reports[report], num_chunks=count,
+                                       sliced=_describe_blocks(term, blocks))
+
+    def new_report(self, node: Node | None, k: int, term: Term | None = None) -> int:
+        """A slot for the report of `node`'s k-th term (filled by `contract_term`)."""
+        self.reports.append(None)
+        self.report_terms.append((node, k, term))
+        self.flops.append(0)
+        return len(self.reports) - 1
 
     def zeros(self, node: Node) -> int:
         self.owner = (None, 0)
@@ -199,46 +295,63 @@ class _Builder:
         region = ViewRecipe(term.out, self.shape[target], term.sizes)
         step = Accumulate(target, value, labels, term.coeff, region, term.sizes,
                           self.dtype[target])
-        self.push(step, step.scratch)
+        moved = 3 * _bytes(region.labels, term.sizes, self.dtype[target])  # read, read, write
+        self.push(step, step.scratch, moved / _BANDWIDTH)
 
     def source(self, node: Node) -> int:
-        if node.op is Op.LEAF:
+        if node.op is Op.LEAF or node in self.slot:
             return self.slot[node]
         return self.evaluate(node, self.lowering.why_dense.get(node, "it has no strided view"))
 
-    def contract_term(self, term: Term, into: str):
-        """Emit the steps contracting `term`'s factors; return the value and its labels
-        (None for a term with no factors: a constant)."""
+    def path(self, values, keep, sizes):
+        """opt_einsum's contraction order for operands with these labels, and its FLOPs;
+        chunks of one size ask once."""
+        shapes = tuple(tuple(sizes[ix] for ix in ls) for _, ls in values)
+        eq = ",".join(_symbols(ls) for _, ls in values) + "->" + _symbols(keep)
+        if (hit := self.paths.get((eq, shapes))) is None:
+            path, info = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize="auto")
+            hit = self.paths[eq, shapes] = (tuple(path), int(info.opt_cost))
+        return hit
+
+    def contract_term(self, term: Term, into: str, report: int, chunk: int = 0, fresh=()):
+        """Emit the steps contracting `term`'s factors (chunk `chunk` of the term that
+        `report` describes); return the value and its labels (None for a term with no
+        factors: a constant). Views indexed by a label in `fresh` (a sliced term's) are
+        taken anew, never shared, since a chunk loop moves them."""
         sizes = term.sizes
         values, described = [], []
-        report = len(self.reports)
-        self.reports.append(None)  # filled in below, after any term a factor needs first
         for f in term.factors:
             src = self.source(f.source)
-            self.owner = (report, 0)
+            self.owner = (report, chunk)
             labels = tuple(dict.fromkeys(axis_labels(f.axes)))
             key = ("view", src, _relabel(f.axes, sizes))
             recipe = ViewRecipe(f.axes, self.shape[src], sizes)
-            view = self.memoized(key, partial(View, src=src, recipe=recipe), self.dtype[src], 0)
+            make = partial(View, src=src, recipe=recipe)
+            if fresh and not fresh.isdisjoint(labels):
+                view = self.emit(make, self.dtype[src], 0)
+                self.fresh_views[view] = (f.axes, self.shape[src])
+            else:
+                view = self.memoized(key, make, self.dtype[src], 0)
             values.append((view, labels))
-            described.append(_describe_factor(f, self.leaves))
+            if chunk == 0:
+                described.append(_describe_factor(f, self.leaves))
         out_labels = tuple(dict.fromkeys(axis_labels(term.out)))
         in_factors = {ix for _, ls in values for ix in ls}
         keep = tuple(ix for ix in out_labels if ix in in_factors)
-        names: dict[int, int] = {}
-        equation = ",".join(letters(names.setdefault(ix, len(names)) for ix in ls)
-                            for _, ls in values)
-        equation += "->" + letters(names.setdefault(ix, len(names)) for ix in keep)
-        flops, path = 0, ()
+        path = ()
         if len(values) >= 2:
-            shapes = [tuple(sizes[ix] for ix in ls) for _, ls in values]
-            eq = ",".join(_symbols(ls) for _, ls in values) + "->" + _symbols(keep)
-            path, info = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize="auto")
-            flops = int(info.opt_cost)
+            path, _ = self.path(values, keep, sizes)
         elif values and set(values[0][1]) != set(keep):
             path = ((0,),)  # a single factor summed over some of its labels
+        if chunk == 0:
+            names: dict[int, int] = {}
+            equation = ",".join(letters(names.setdefault(ix, len(names)) for ix in ls)
+                                for _, ls in values)
+            equation += "->" + letters(names.setdefault(ix, len(names)) for ix in keep)
+            self.reports[report] = TermReport(into, term.coeff, equation, tuple(described),
+                                              path, 0)
         dtype = term.dtype
-        self.owner = (report, 0)
+        self.owner = (report, chunk)
         for step in path:
             picked = [values[i] for i in step]
             for i in sorted(step, reverse=True):
@@ -254,14 +367,50 @@ class _Builder:
             args = tuple(v for v, _ in picked)
             arg_labels = tuple(ls for _, ls in picked)
             key = ("contract", args, _pattern(arg_labels, res_labels), dtype)
+            flops = _flops(arg_labels, res_labels, sizes)
+            if key not in self.memo:
+                self.flops[report] += flops
             make = partial(Contract, args=args, labels=arg_labels, result=res_labels,
                            sizes=sizes, dtype=dtype)
             value = self.memoized(key, make, dtype, _bytes(res_labels, sizes, dtype),
-                                  shape=tuple(sizes[ix] for ix in res_labels))
+                                  shape=tuple(sizes[ix] for ix in res_labels), flops=flops)
             values.append((value, res_labels))
-        self.reports[report] = TermReport(into, term.coeff, equation, tuple(described),
-                                          tuple(path), flops)
         return values[0] if values else (None, ())
+
+
+# A cost model to compare plans of the same maths (chunked or not), not to predict times:
+# BLAS's rate on large matrix products, what it loses on thin ones, memory bandwidth for the
+# rest, and a fixed cost per step of the Python loop.
+_GEMM_FLOPS_PER_SECOND = 4e10
+_BANDWIDTH = 8e9
+_STEP_SECONDS = 3e-6
+
+
+def _contract_seconds(step: Contract, flops: int) -> float:
+    if step.matrices is None:  # sums, broadcast products, batched dots: memory-bound
+        return flops * 8 / _BANDWIDTH
+    (_, (*_, m, k)), (_, (*_, _, n)) = step.matrices
+    # BLAS needs some size along each of the three dimensions to reach its rate
+    efficiency = math.prod(d / (d + 32) for d in (m, k, n))
+    return flops / (_GEMM_FLOPS_PER_SECOND * efficiency)
+
+
+def _flops(arg_labels, result, sizes) -> int:
+    """opt_einsum's count for one contraction: each multiply-add of a sum is two FLOPs."""
+    labels = set().union(*map(set, arg_labels))
+    inner = bool(labels - set(result))
+    return opt_einsum.helpers.flop_count(labels, inner, len(arg_labels), sizes)
+
+
+def _describe_blocks(term: Term, blocks) -> tuple[str, ...]:
+    """'a (kept, 1500) in 5 chunks of 300': for each sliced label, as the equation names it."""
+    order, described = term_labels(term), []
+    for label, block in blocks:
+        n = term.sizes[label]
+        where = "kept" if label in axis_labels(term.out) else "summed"
+        described.append(f"{letters([order.index(label)])} ({where}, {n}) in "
+                         f"{-(-n // block)} chunks of {block}")
+    return tuple(described)
 
 
 def _reshaped(array_layout: np.ndarray, shape):
@@ -311,12 +460,64 @@ def _describe_factor(f, leaves) -> str:
                                           if how else "")
 
 
-def build_plan(roots: tuple[Node, ...]) -> Plan:
-    """Lower `roots`, emit the steps that compute them, and account for their memory."""
+def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False) -> Plan:
+    """Lower `roots`, emit the steps that compute them (slicing terms as `slicing` says, see
+    `_Builder`), and account for their memory."""
+    return _build(roots, slicing, stream_results)[0]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Where a plan's memory peaks, for the budget search: the step, and the bytes alive
+    there by the term report whose steps made them (None: results' buffers and the like)."""
+
+    step: int
+    by_report: dict
+    report_terms: tuple      # per report: (node, k, term), the k-th term of node's expansion
+
+
+def _build(roots, slicing=None, stream_results=False) -> tuple[Plan, Profile]:
     leaves = [n for n in toposort(*roots) if n.op is Op.LEAF]
-    builder = _Builder(leaves)
+    builder = _Builder(leaves, slicing, stream_results=stream_results)
+    builder.roots = set(roots)
     outputs = tuple(builder.evaluate(r, into=f"result {k}") for k, r in enumerate(roots))
-    steps = builder.steps
+    frees, kept = _lifetimes(builder.steps, outputs, len(leaves))
+    _close_loops(builder, frees)
+    peak, at, by_report = _peak_bytes(builder, frees, kept)
+    builder.layout.clear()  # the layouts hold template leaves' strides only, but drop them
+    reports = tuple(replace(r, flops=f) for r, f in zip(builder.reports, builder.flops))
+    plan = Plan(num_leaves=len(leaves), num_values=len(builder.dtype),
+                steps=tuple(builder.steps), frees=tuple(tuple(f) for f in frees),
+                outputs=outputs, terms=reports, materialized=tuple(builder.materialized),
+                flops=sum(builder.flops), peak_bytes=peak,
+                num_chunks=max(1, sum(r.num_chunks for r in reports if r.num_chunks > 1)),
+                leaf_names=tuple(leaf.arg.name or f"input {i}" for i, leaf in enumerate(leaves)
+                                 if not leaf.arg.weak),
+                step_terms=tuple(t for t, _ in builder.owners),
+                step_chunks=tuple(c for _, c in builder.owners))
+    return plan, Profile(at, by_report, tuple(builder.report_terms))
+
+
+def _close_loops(builder: _Builder, frees):
+    """Give each chunk loop the drops of its first chunk's steps, and count the most bytes
+    one chunk holds as the loop step's scratch."""
+    for k, loop in enumerate(builder.steps):
+        if not isinstance(loop, ChunkLoop):
+            continue
+        outs = {getattr(builder.steps[i], "out", None) for i in loop.positions}
+        loop.frees = tuple(tuple(v for v in frees[i] if v in outs) for i in loop.positions)
+        live = peak = 0
+        for i, dead in zip(loop.positions, loop.frees):
+            out = getattr(builder.steps[i], "out", None)
+            made = builder.alloc[out] if out is not None else 0
+            peak = max(peak, live + made + builder.scratch[i])
+            live += made - sum(builder.alloc[v] for v in dead)
+        loop.peak = builder.scratch[k] = peak
+
+
+def _lifetimes(steps, outputs, num_leaves):
+    """After which step each computed value can be dropped, and the values never dropped
+    (the results, and what they view)."""
     last_use: dict[int, int] = {}
     for k, step in enumerate(steps):
         for v in _reads(step):
@@ -331,22 +532,14 @@ def build_plan(roots: tuple[Node, ...]) -> Plan:
                 kept.add(step.src)
     frees = [[] for _ in steps]
     for v, k in last_use.items():
-        if v >= len(leaves) and v not in kept:
+        if v >= num_leaves and v not in kept:
             frees[k].append(v)
-    peak = _peak_bytes(steps, frees, builder, kept)
-    builder.layout.clear()  # the layouts hold template leaves' strides only, but drop them
-    return Plan(num_leaves=len(leaves), num_values=len(builder.dtype), steps=tuple(steps),
-                frees=tuple(tuple(f) for f in frees), outputs=outputs,
-                terms=tuple(builder.reports), materialized=tuple(builder.materialized),
-                flops=sum(t.flops for t in builder.reports),
-                peak_bytes=peak,
-                leaf_names=tuple(leaf.arg.name or f"input {i}" for i, leaf in enumerate(leaves)
-                                 if not leaf.arg.weak),
-                step_terms=tuple(t for t, _ in builder.owners),
-                step_chunks=tuple(c for _, c in builder.owners))
+    return frees, kept
 
 
 def _reads(step) -> tuple[int, ...]:
+    if isinstance(step, ChunkLoop):
+        return step.reads
     if isinstance(step, (View, Reshape)):
         return (step.src,)
     if isinstance(step, Contract):
@@ -356,14 +549,33 @@ def _reads(step) -> tuple[int, ...]:
     return ()
 
 
-def _peak_bytes(steps, frees, builder: _Builder, kept) -> int:
+def _peak_bytes(builder: _Builder, frees, kept) -> tuple[int, int, dict]:
     """Most bytes alive at once, results excluded: values the plan holds, plus each step's
     scratch (copies matmul needs for operands no reshape can view, sums taken first, a scaled
-    term before it is added)."""
-    live, peak = 0, 0
-    for step, scratch, dead in zip(steps, builder.scratch, frees):
+    term before it is added). Also the step where that happens, and who holds what there."""
+    live, peak, at = 0, 0, 0
+    for k, (step, scratch, dead) in enumerate(zip(builder.steps, builder.scratch, frees)):
         out = getattr(step, "out", None)
         made = builder.alloc[out] if out is not None and out not in kept else 0
-        peak = max(peak, live + made + scratch)
+        if live + made + scratch > peak:
+            peak, at = live + made + scratch, k
         live += made - sum(builder.alloc[v] for v in dead)
-    return peak
+    # replay up to the peak, to say which term's steps made the bytes alive there
+    creator = {getattr(step, "out", None): k for k, step in enumerate(builder.steps)}
+    alive: set[int] = set()
+    for step, dead in zip(builder.steps[:at], frees[:at]):
+        if getattr(step, "out", None) is not None:
+            alive.add(step.out)
+        alive.difference_update(dead)
+    by_report: dict = {}
+    for v in alive:
+        if v not in kept and builder.alloc[v]:
+            owner = builder.owners[creator[v]][0]
+            by_report[owner] = by_report.get(owner, 0) + builder.alloc[v]
+    step = builder.steps[at] if builder.steps else None
+    if step is not None:
+        out = getattr(step, "out", None)
+        made = builder.alloc[out] if out is not None and out not in kept else 0
+        owner = builder.owners[at][0]
+        by_report[owner] = by_report.get(owner, 0) + made + builder.scratch[at]
+    return peak, at, by_report

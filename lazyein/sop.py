@@ -11,7 +11,7 @@ import numpy as np
 from .ir import Node
 
 __all__ = ["Sub", "Axis", "Factor", "Term", "full_axis", "axis_labels", "map_term",
-           "merge_terms"]
+           "merge_terms", "restrict", "shift_axes", "chunk_groups", "term_labels"]
 
 
 class Sub(NamedTuple):
@@ -125,3 +125,48 @@ def merge_terms(terms) -> list[Term]:
         else:
             merged[key] = t
     return [t for t in merged.values() if t.coeff != 0]
+
+
+def shift_axes(axes: tuple[Axis, ...], deltas: dict[int, int]) -> tuple[Axis, ...]:
+    """`axes` with each label in `deltas` indexing from its offset plus its delta."""
+    return tuple(Axis(ax.start, tuple(s._replace(offset=s.offset + deltas[s.label])
+                                      if s.label in deltas else s for s in ax.subs))
+                 for ax in axes)
+
+
+def restrict(term: Term, ranges: dict[int, tuple[int, int]]) -> Term:
+    """`term` with each label of `ranges` running over ``[start, stop)`` of its range only:
+    a chunk of it.
+
+    Every view a label indexes moves its offset by `start`, so the chunks of a label's
+    range sum to the whole term: a summed label's chunks are partial sums, a kept label's
+    chunks land in disjoint sub-regions of the output.
+    """
+    deltas = {label: start for label, (start, _) in ranges.items()}
+    sizes = {**term.sizes, **{label: stop - start for label, (start, stop) in ranges.items()}}
+    return term._replace(factors=tuple(Factor(f.source, shift_axes(f.axes, deltas))
+                                       for f in term.factors),
+                         out=shift_axes(term.out, deltas), sizes=sizes)
+
+
+def chunk_groups(term: Term, blocks: tuple[tuple[int, int], ...]):
+    """The chunks of `term` when each ``(label, block)`` of `blocks` is sliced in ranges of
+    `block` (the last one shorter), grouped by shape: per group, the range of starts of each
+    label (a `range`), every combination of which is one chunk of that group's shape."""
+    per_label = []
+    for label, block in blocks:
+        n = term.sizes[label]
+        full = n // block
+        options = [(range(0, full * block, block), block)] if full else []
+        if n % block:
+            options.append((range(full * block, n, block), n % block))
+        per_label.append([(label, starts, size) for starts, size in options])
+    for combo in itertools.product(*per_label):
+        yield {label: (starts, size) for label, starts, size in combo}
+
+
+def term_labels(term: Term) -> tuple[int, ...]:
+    """`term`'s labels in order of first appearance, factors first: a numbering that does
+    not depend on which fresh labels the lowering happened to pick."""
+    return tuple(dict.fromkeys(axis_labels([ax for f in term.factors for ax in f.axes])
+                               + axis_labels(term.out)))
