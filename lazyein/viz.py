@@ -1,0 +1,599 @@
+"""DOT drawings of an expression DAG and of its plan, and their rendering with Graphviz."""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import shutil
+import subprocess
+
+import networkx as nx
+import numpy as np
+
+from .errors import LazyeinError
+from .execute import Accumulate, Contract, Reshape, View, Zeros
+from .ir import Node, Op, toposort
+from .printing import format_bytes, letters
+
+__all__ = ["expression_graph", "expression_dot", "plan_graph", "plan_dot", "visualize",
+           "mimebundle", "GraphvizNotFoundError"]
+
+
+class GraphvizNotFoundError(LazyeinError, RuntimeError):
+    """Graphviz's ``dot`` program, which renders the drawings, is not installed."""
+
+
+_INSTALL_GRAPHVIZ = (
+    "Rendering needs Graphviz's `dot` program, which was not found on PATH. Install Graphviz: "
+    "`apt-get install graphviz` (Debian, Ubuntu), `conda install -c conda-forge graphviz`, "
+    "`brew install graphviz` (macOS), or see https://graphviz.org/download/. Without it, "
+    "`to_dot()` still gives the DOT source.")
+
+# filename extensions that name a Graphviz output format (dask infers the format the same way)
+_FORMATS = frozenset({"svg", "png", "pdf", "jpg", "jpeg", "gif", "dot", "gv", "ps", "eps",
+                      "json", "plain"})
+
+# the drawing's vocabulary: inputs blue, values computed in full amber, results green
+_INPUT = {"shape": "box", "style": "filled", "fillcolor": "#dbeafe"}
+_STRUCTURED = {"shape": "box", "style": "dashed"}
+_OPERATION = {"shape": "box", "style": "rounded"}
+_VIEW = {"shape": "box", "style": "dashed,rounded", "color": "#6b7280"}
+_MATERIALIZED = {"shape": "box", "style": "filled", "fillcolor": "#fde68a"}
+_RESULT = {"style": "filled,rounded", "fillcolor": "#dcfce7", "peripheries": "2"}
+_ADD_INTO = {"shape": "box", "style": "rounded,filled", "fillcolor": "#f3f4f6"}
+_NOTE = {"shape": "note", "style": "filled", "fillcolor": "#fef3c7"}
+_DEFAULTS = {"graph": {"rankdir": "TB", "fontname": "Helvetica", "fontsize": "12"},
+             "node": {"fontname": "Helvetica", "fontsize": "11"},
+             "edge": {"fontname": "Helvetica", "fontsize": "9", "color": "#4b5563"}}
+
+
+# -- labels -----------------------------------------------------------------------------------
+
+def _text(value) -> str:
+    """`value` as the text of a Graphviz HTML-like label: markup escaped, newlines as line
+    breaks, and characters no XML parser accepts (control characters, lone surrogates) shown
+    as Python escapes, so any user's name gives a label Graphviz and pydot both parse.
+
+    >>> _text('a<b> & "c"\\nd\\x00')
+    'a&lt;b&gt; &amp; &quot;c&quot;<BR/>d\\\\x00'
+    """
+    shown = "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in str(value))
+    return html.escape(shown, quote=True).replace("\n", "<BR/>")
+
+
+def _label(title, *details, left: bool = False) -> str:
+    """An HTML-like label: `title` in bold over smaller lines of `details` (None skipped)."""
+    br = '<BR ALIGN="LEFT"/>' if left else "<BR/>"
+    lines = br.join(_text(d) for d in details if d is not None)
+    small = f'<FONT POINT-SIZE="9">{lines}{br if left else ""}</FONT>' if lines else ""
+    bold = f"<B>{_text(title)}</B>" if title else ""  # Graphviz rejects an empty <B></B>
+    return f"<{bold}{br if lines else ''}{small}>"
+
+
+def _plain(text: str) -> str:
+    """A label of plain text; an empty one for no text."""
+    return f"<{_text(text)}>" if text else ""
+
+
+def _type(shape, dtype) -> str:
+    return f"{np.dtype(dtype).name}[{', '.join(map(str, shape))}]"
+
+
+# -- the expression DAG -----------------------------------------------------------------------
+
+def expression_graph(node: Node) -> nx.MultiDiGraph:
+    """The DAG under `node` as a networkx graph: one vertex per DAG node (a shared node once),
+    one edge per operand, from operand to operation, labelled with its position.
+
+    >>> import numpy as np, lazyein as le
+    >>> x = le.lazy(np.ones((2, 3)), name="x")
+    >>> g = expression_graph((x + x).node)
+    >>> g.number_of_nodes(), g.number_of_edges()
+    (2, 2)
+    """
+    order = toposort(node)
+    ids = {n: f"n{k}" for k, n in enumerate(order)}
+    leaves = {n: i for i, n in enumerate(n for n in order if n.op is Op.LEAF)}
+    graph = nx.MultiDiGraph()
+    # operands enter in order, left to right
+    graph.graph.update(_DEFAULTS, graph=_DEFAULTS["graph"] | {"ordering": "in"})
+    for n in order:
+        title, details, style = _describe(n, leaves)
+        if n is node:
+            style = style | _RESULT
+        graph.add_node(ids[n], label=_label(title, *details), **style)
+        for k, s in enumerate(n.src):
+            graph.add_edge(ids[s], ids[n], label=_plain(_operand(n, k)))
+    return graph
+
+
+def expression_dot(node: Node) -> str:
+    """The DAG under `node` as DOT source (through pydot, the ``viz`` extra).
+
+    Raises:
+        ImportError: pydot is not installed.
+
+    >>> import numpy as np, lazyein as le
+    >>> w = le.lazy(np.ones((3, 4)), name="W")
+    >>> source = expression_dot((le.eye(3) @ w).node)
+    >>> "W</B>" in source and "eye N=3 M=3 k=0" in source
+    True
+    """
+    return _to_dot(expression_graph(node))
+
+
+def _operand(node: Node, k: int) -> str:
+    """How edge `k` into `node` is shown: its position, and its subscripts for an einsum."""
+    if node.op is Op.EINSUM:
+        subscripts = letters(node.arg[0][k])
+        return f"{k}: {subscripts}" if len(node.src) > 1 else subscripts
+    return str(k) if len(node.src) > 1 else ""
+
+
+def _describe(node: Node, leaves: dict[Node, int]) -> tuple[str, list, dict]:
+    """(title, detail lines, style) of `node`'s vertex; `leaves` numbers the inputs as the
+    plan does."""
+    size = format_bytes(node.size * node.dtype.itemsize)
+    kind = _type(node.shape, node.dtype)
+    match node.op:
+        case Op.LEAF if node.arg.weak:
+            return repr(node.arg.array.item()), ["Python scalar"], _INPUT
+        case Op.LEAF:  # unnamed (or named "") as the plan and the printer call them
+            return node.arg.name or f"input {leaves[node]}", [kind, size], _INPUT
+        case Op.EYE:
+            n, m, k, _ = node.arg
+            return f"eye N={n} M={m} k={k}", [kind, "index arithmetic, never built"], \
+                _STRUCTURED
+        case Op.EINSUM:
+            inputs, output = node.arg
+            title = f"einsum {','.join(letters(ix) for ix in inputs)}->{letters(output)}"
+        case Op.ADD:
+            title = "+"
+        case Op.SCALE:
+            title = f"× {node.arg[0]!r}"
+        case Op.RESHAPE:
+            title = "kron: reshape" if _is_kron(node) else "reshape"
+        case Op.PAD:
+            widths, constants = node.arg
+            values = {c for pair in constants for c in pair}
+            title = "pad " + ", ".join(f"{lo}:{hi}" for lo, hi in widths)
+            if values != {0}:
+                title += f" with {values.pop()!r}" if len(values) == 1 else f" with {constants}"
+        case Op.CONCAT:
+            title = f"{'stack' if _is_stack(node) else 'concat'} axis={node.arg}"
+        case _:
+            raise AssertionError(node.op)
+    return title, [kind, f"{size} if built"], _OPERATION
+
+
+def _is_kron(node: Node) -> bool:
+    """Is `node` the reshape that `le.kron` puts over an interleaved outer product?"""
+    (product,) = node.src
+    if product.op is not Op.EINSUM or len(product.src) != 2:
+        return False
+    (xl, yl), output = product.arg
+    interleaved = tuple(ix for pair in zip(xl, yl) for ix in pair)
+    return (len(xl) == len(yl) == len(node.shape) and tuple(output) == interleaved
+            and len(set(interleaved)) == len(interleaved)
+            and node.shape == tuple(p * q for p, q in zip(product.shape[::2],
+                                                          product.shape[1::2])))
+
+
+def _is_stack(node: Node) -> bool:
+    """Is `node` the concatenation `le.stack` makes: of operands given a new axis there?"""
+    axis = node.arg
+    return all(s.op is Op.RESHAPE and s.shape[axis] == 1
+               and s.shape[:axis] + s.shape[axis + 1:] == s.src[0].shape for s in node.src)
+
+
+# -- the plan ---------------------------------------------------------------------------------
+
+def plan_graph(plan) -> nx.MultiDiGraph:
+    """The schedule of `plan` as a networkx graph. Vertices are the inputs, the values steps
+    make (views, contractions, reshapes, zeroed results) and the additions into results; edges
+    carry data. Each term's steps share a cluster (``graph.graph["clusters"]``, named by each
+    vertex's ``cluster`` attribute), and a term computed in chunks shows one chunk's steps in
+    a cluster that names the loop.
+
+    >>> import numpy as np, lazyein as le
+    >>> x = le.lazy(np.ones((2, 3)), name="x")
+    >>> g = plan_graph((x @ x.T).explain())
+    >>> sorted(g.graph["clusters"])
+    ['term0']
+    """
+    steps = plan.steps
+    producer = {step.out: k for k, step in enumerate(steps) if _out(step) is not None}
+    owners = _owners(plan, producer)
+    drawn, once = _first_chunks(plan, owners)
+    # a view that changes nothing is drawn as what it views
+    alias = {}
+    for k in drawn:
+        step = steps[k]
+        if isinstance(step, View) and step.recipe.identity:
+            alias[step.out] = alias.get(step.src, step.src)
+
+    def vertex(value):
+        return f"v{alias.get(value, value)}"
+
+    graph = nx.MultiDiGraph()
+    graph.graph.update(_DEFAULTS)
+    graph.graph["graph"] = _DEFAULTS["graph"] | {
+        "label": _label(_summary(plan), "dashed: views of inputs, nothing copied; amber: "
+                        "computed in full; green: results"),
+        "labelloc": "t"}
+    graph.graph["clusters"] = _term_clusters(plan, owners, drawn)
+    names = plan.leaf_names if len(plan.leaf_names) == plan.num_leaves else None
+    term_letters = _term_letters(plan, owners, drawn)
+    readers: dict[int, set] = {}  # per value, the terms whose steps read it
+    filled: dict[int, set] = {}   # per value, the terms that add into it
+    for k, step in enumerate(steps):
+        for value in _reads(step):
+            readers.setdefault(value, set()).add(owners[k])
+        if isinstance(step, Accumulate) and owners[k] is not None:
+            filled.setdefault(step.target, set()).add(plan.terms[owners[k]].into)
+    for k in drawn:
+        step, term = steps[k], owners[k]
+        where = f"term{term}" if k in once else _cluster_of(plan, term)
+        for value in _reads(step):
+            if alias.get(value, value) < plan.num_leaves:
+                leaf = alias.get(value, value)
+                graph.add_node(f"v{leaf}", label=_label(names[leaf] if names else
+                                                        f"input {leaf}", "input, read in place"),
+                               **_INPUT)
+        if isinstance(step, View) and step.recipe.identity:
+            continue
+        if isinstance(step, Accumulate):
+            node = f"s{k}"
+            graph.add_node(node, cluster=where, **_accumulation(plan, step))
+            if step.src is not None:
+                graph.add_edge(vertex(step.src), node)
+            graph.add_edge(node, vertex(step.target))
+            continue
+        others = sorted(t for t in readers.get(step.out, set()) - {term} if t is not None)
+        label, style = _value_vertex(plan, k, term_letters.get(term, {}), others,
+                                     sorted(filled.get(step.out, ())))
+        graph.add_node(vertex(step.out), label=label, cluster=where, **style)
+        for value, edge in zip(_reads(step), _edge_labels(step, term_letters.get(term, {}))):
+            graph.add_edge(vertex(value), vertex(step.out), label=edge)
+    if plan.materialized:
+        graph.add_node("materialized", label=_label("computed in full, not expanded",
+                                                    *plan.materialized, left=True), **_NOTE)
+    return graph
+
+
+def plan_dot(plan) -> str:
+    """The schedule of `plan` (`LazyTensor.explain()`) as DOT source, through pydot.
+
+    Raises:
+        ImportError: pydot is not installed.
+
+    >>> import numpy as np, lazyein as le
+    >>> x = le.lazy(np.ones((2, 3)), name="x")
+    >>> "contract ab,cb-&gt;ac" in plan_dot((x @ x.T).explain())
+    True
+    """
+    return _to_dot(plan_graph(plan))
+
+
+def _summary(plan) -> str:
+    return (f"{len(plan.terms)} term(s), {plan.flops:,} FLOPs, peak working memory "
+            f"~{format_bytes(plan.peak_bytes)}, {plan.num_chunks} chunk(s)")
+
+
+_DRAWN = (View, Contract, Reshape, Zeros, Accumulate)
+
+
+def _out(step):
+    return step.out if isinstance(step, _DRAWN) and not isinstance(step, Accumulate) else None
+
+
+def _first_chunks(plan, owners) -> tuple[list[int], set[int]]:
+    """The steps to draw, a chunked term's first chunk standing for all of them, and among
+    those the steps such a term runs once: work its further chunks reuse, or that work's
+    inputs. Further chunks are steps of a later chunk, or a loop step (``body``) running the
+    first chunk's steps again."""
+    steps, chunked = plan.steps, {t for t, r in enumerate(plan.terms) if r.num_chunks > 1}
+    drawn = [k for k, step in enumerate(steps) if isinstance(step, _DRAWN)
+             and (owners[k] not in chunked or plan.step_chunks[k] == 0)]
+    body = [s for step in steps for s in getattr(step, "body", ())]
+    looped = set(map(id, body))
+    reused = {v for s in body for v in _reads(s)}
+    reused.update(v for k, s in enumerate(steps)
+                  if owners[k] in chunked and plan.step_chunks[k] > 0 for v in _reads(s))
+    once = set()
+    for k in reversed(drawn):  # after its readers, so a reused step's inputs are known
+        step = steps[k]
+        if (owners[k] in chunked and _out(step) in reused and id(step) not in looped):
+            once.add(k)
+            reused.update(_reads(step))
+    return drawn, once
+
+
+def _reads(step) -> tuple[int, ...]:
+    if isinstance(step, (View, Reshape)):
+        return (step.src,)
+    if isinstance(step, Contract):
+        return step.args
+    if isinstance(step, Accumulate):
+        return () if step.src is None else (step.src,)
+    return ()
+
+
+def _owners(plan, producer) -> list[int | None]:
+    """The term each step works for. An addition into a result whose zeros were made just
+    before it is recorded with the zeros' "no term"; it belongs to the term whose value it
+    adds."""
+    owners = list(plan.step_terms)
+    for k, step in enumerate(plan.steps):
+        if owners[k] is None and isinstance(step, Accumulate) and step.src in producer:
+            owners[k] = owners[producer[step.src]]
+    return owners
+
+
+def _cluster_of(plan, term: int | None) -> str | None:
+    if term is None:
+        return None
+    return f"term{term}_chunk" if plan.terms[term].num_chunks > 1 else f"term{term}"
+
+
+def _term_clusters(plan, owners, drawn) -> dict[str, dict]:
+    """One cluster per term with drawn steps, labelled with its equation, FLOPs and factors;
+    inside it, for a term computed in chunks, the loop over one chunk."""
+    clusters = {}
+    for t in dict.fromkeys(owners[k] for k in drawn if owners[k] is not None):
+        report = plan.terms[t]
+        coeff = "" if report.coeff == 1 else f"{report.coeff!r} * "
+        factors = [f"factor {j}: {what}" for j, what in enumerate(report.factors)]
+        clusters[f"term{t}"] = {
+            "label": _label(f"term {t}: {coeff}einsum('{report.equation}')",
+                            f"{report.flops:,} FLOPs, into {report.into}", *factors, left=True),
+            "style": "rounded", "color": "#9ca3af", "labeljust": "l"}
+        if report.num_chunks > 1:
+            clusters[f"term{t}_chunk"] = {
+                "parent": f"term{t}", "style": "dashed", "color": "#2563eb", "labeljust": "l",
+                "label": _label(f"for each of {report.num_chunks} chunks (one drawn)",
+                                "sliced: " + "; ".join(report.sliced), left=True)}
+    return clusters
+
+
+def _term_letters(plan, owners, drawn) -> dict[int, dict[int, str]]:
+    """Per term, a letter for each label its steps use: the letters of the term's equation
+    where its contraction order tells which operands are its factors, then by first
+    appearance, so a label reads the same in the cluster's title and in each of its steps."""
+    contracts: dict[int, list[Contract]] = {}
+    for k in drawn:
+        if isinstance(plan.steps[k], Contract):
+            contracts.setdefault(owners[k], []).append(plan.steps[k])
+    names = {}
+    for term, steps in contracts.items():
+        seen: dict[int, int] = {}
+        if term is not None:
+            for labels in _factor_labels(plan.terms[term], steps):
+                for ix in labels:
+                    seen.setdefault(ix, len(seen))
+        for step in steps:
+            for ix in (*(ix for ls in step.labels for ix in ls), *step.labels_out):
+                seen.setdefault(ix, len(seen))
+        names[term] = {ix: letters([i]) for ix, i in seen.items()}
+    return names
+
+
+def _factor_labels(report, steps: list[Contract]) -> list[tuple]:
+    """The labels of the term's factors, in order, read off the contractions that take them
+    by replaying the term's contraction order; none if the steps do not follow it (work the
+    term shares with an earlier one is not its own step)."""
+    if len(steps) != len(report.path):
+        return []
+    operands: list[int | None] = list(range(len(report.factors)))  # None: an intermediate
+    found: dict[int, tuple] = {}
+    for picked, step in zip(report.path, steps):
+        if len(picked) != len(step.labels):
+            return []
+        for i, labels in zip(picked, step.labels):
+            if operands[i] is not None:
+                found[operands[i]] = labels
+        operands = [f for i, f in enumerate(operands) if i not in picked] + [None]
+    return [found[j] for j in sorted(found)]
+
+
+def _edge_labels(step, names: dict[int, str]) -> list[str]:
+    if isinstance(step, Contract) and len(step.args) > 1:
+        return [_plain("".join(names[ix] for ix in ls) or "scalar") for ls in step.labels]
+    return [""] * len(_reads(step))
+
+
+def _value_vertex(plan, k: int, names: dict[int, str], reused_by: list[int],
+                  filled_by: list[str]) -> tuple[str, dict]:
+    """(label, style) of the value step `k` makes, which the terms `reused_by` read too and
+    the terms of `filled_by` (their `into`) add into."""
+    step = plan.steps[k]
+    nbytes = _allocated(plan, step)
+    made = None if nbytes is None else format_bytes(nbytes)
+    result = [f"result {i}" for i, v in enumerate(plan.outputs) if v == step.out]
+    match step:
+        case View():
+            title, details, style = f"view: {_view_kind(step.recipe)}", ["no copy"], _VIEW
+        case Contract():
+            spec = ",".join("".join(names[ix] for ix in ls) for ls in step.labels)
+            title = f"contract {spec}->{''.join(names[ix] for ix in step.labels_out)}"
+            details = [step.dtype.name + (f", {made}" if made else "")]
+            scratch = _scratch(plan, k)
+            if scratch:
+                details.append(f"+ {format_bytes(scratch)} scratch: operand copies, sums")
+            if reused_by:
+                details.append("reused by term " + ", ".join(map(str, reused_by)))
+            style = _OPERATION
+        case Reshape():
+            title = f"reshape to {list(step.shape)}"
+            copy = None if nbytes is None else ("a view" if nbytes == 0 else f"a copy, {made}")
+            details, style = [copy], _MATERIALIZED if nbytes else _OPERATION
+        case Zeros():
+            title = result[0] if result else ", ".join(filled_by) or "computed in full"
+            details = [f"zeros {_type(step.shape, step.dtype)}, {made}", "terms add into it"]
+            style = _ADD_INTO if result else _MATERIALIZED
+        case _:
+            raise AssertionError(step)
+    if result and not isinstance(step, Zeros):
+        details.insert(0, ", ".join(result))
+    return _label(title, *details), style | (_RESULT if result else {})
+
+
+def _view_kind(recipe) -> str:
+    """What a view does: an index, a slice, a split of axes, a diagonal."""
+    how = [what for what, used in (("index", recipe.index is not None),
+                                   ("split", recipe.split is not None),
+                                   ("slice", recipe.trims is not None),
+                                   ("diagonal", recipe.diagonal is not None)) if used]
+    return ", ".join(how)
+
+
+def _accumulation(plan, step: Accumulate) -> dict:
+    """Attributes of the vertex adding a term into its target."""
+    region = step.region
+    where = "into " + (f"a {_view_kind(region)} view" if not region.identity else "all of it")
+    coeff = "" if step.coeff == 1 else f" {step.coeff!r} ×"
+    what = "the constant" if step.src is None else "the term"
+    details = [where, "broadcast" if step.expand is not None else None,
+               f"{format_bytes(step.scratch)} scratch" if step.scratch else None]
+    return {"label": _label(f"+={coeff} {what}", *details), **_ADD_INTO}
+
+
+def _allocated(plan, step) -> int | None:
+    """Bytes the step allocates for its value, where the plan or the step tells."""
+    if isinstance(step, View):
+        return 0
+    if isinstance(step, Zeros):
+        return math.prod(step.shape) * np.dtype(step.dtype).itemsize
+    # TODO: read plan.value_bytes directly once Plan records the bytes each value's step
+    # allocates (asked of plan.py in issue 5); until then contractions show no size
+    recorded = getattr(plan, "value_bytes", ())
+    return recorded[step.out] if recorded else None
+
+
+def _scratch(plan, k: int) -> int:
+    # TODO: read plan.step_scratch directly once Plan records it (asked in issue 5)
+    recorded = getattr(plan, "step_scratch", ())
+    return recorded[k] if recorded else 0
+
+
+# -- writing DOT ------------------------------------------------------------------------------
+
+def _pydot():
+    try:
+        import pydot
+    except ImportError as err:
+        raise ImportError("DOT output is written with pydot, which is not installed: "
+                          "pip install 'lazyein[viz]'", name="pydot") from err
+    return pydot
+
+
+def _to_dot(graph: nx.MultiDiGraph) -> str:
+    """Write `graph` as DOT through pydot, putting each vertex into its ``cluster``."""
+    pydot = _pydot()
+    dot = pydot.Dot(graph_type="digraph", **graph.graph.get("graph", {}))
+    dot.set_node_defaults(**graph.graph.get("node", {}))
+    dot.set_edge_defaults(**graph.graph.get("edge", {}))
+    where = {None: dot}
+    for name, attrs in graph.graph.get("clusters", {}).items():  # parents come first
+        cluster = pydot.Cluster(name, **{k: v for k, v in attrs.items() if k != "parent"})
+        where[attrs.get("parent")].add_subgraph(cluster)
+        where[name] = cluster
+    for vertex, attrs in graph.nodes(data=True):
+        attrs = {k: str(v) for k, v in attrs.items() if k != "cluster"}
+        where[graph.nodes[vertex].get("cluster")].add_node(pydot.Node(vertex, **attrs))
+    for u, v, attrs in graph.edges(data=True):
+        dot.add_edge(pydot.Edge(u, v, **{k: str(x) for k, x in attrs.items() if x != ""}))
+    return dot.to_string()
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+def _dot_program() -> str:
+    program = shutil.which("dot")
+    if program is None:
+        raise GraphvizNotFoundError(_INSTALL_GRAPHVIZ)
+    return program
+
+
+def _render(source: str, format: str, timeout: float | None = None) -> bytes:
+    """`source` rendered by Graphviz's dot in `format`."""
+    done = subprocess.run([_dot_program(), f"-T{format}"], input=source.encode("utf-8"),
+                          capture_output=True, timeout=timeout, check=False)
+    if done.returncode != 0 or not done.stdout:
+        message = done.stderr.decode("utf-8", "replace").strip()
+        raise ValueError(f"Graphviz could not render format {format!r}: {message}")
+    return done.stdout
+
+
+def _target(filename, format: str) -> tuple[str, str]:
+    """The file to write and its format: an extension that names a format decides it;
+    otherwise `format` is used and its extension appended."""
+    filename = os.fspath(filename)
+    extension = os.path.splitext(filename)[1][1:].lower()
+    if extension in _FORMATS:
+        return filename, extension
+    return f"{filename}.{format}", format
+
+
+def visualize(source: str, filename=None, format: str = "svg"):
+    """Render DOT `source` with Graphviz.
+
+    Args:
+        source: DOT source, as `LazyTensor.to_dot()` gives it.
+        filename: where to write the rendering. A name ending in a format's extension
+            (``.png``, ``.pdf``, ...) is rendered in that format; any other name gets
+            ``.`` + `format` appended, as dask's ``visualize`` does.
+        format: the Graphviz output format (``svg``, ``png``, ``pdf``, ...).
+
+    Returns:
+        Inside IPython, a display object (``IPython.display.SVG`` or ``Image``) for formats
+        it shows; otherwise the rendered bytes.
+
+    Raises:
+        GraphvizNotFoundError: the ``dot`` program is not installed; the message says how
+            to install it.
+        ValueError: Graphviz cannot render `source` in `format`.
+    """
+    if filename is not None:
+        filename, format = _target(filename, format)
+    data = _render(source, format)
+    if filename is not None:
+        with open(filename, "wb") as f:
+            f.write(data)
+    return _display(data, format)
+
+
+def _display(data: bytes, format: str):
+    """An IPython display object for `data` when running inside IPython, else `data`."""
+    try:
+        import IPython
+        import IPython.display
+    except ImportError:
+        return data
+    if IPython.get_ipython() is None:
+        return data
+    if format == "svg":
+        return IPython.display.SVG(data=data)
+    if format in ("png", "jpg", "jpeg", "gif"):
+        return IPython.display.Image(data=data, format=format)
+    return data
+
+
+# a notebook shows every LazyTensor it prints: give up on a drawing that takes longer than this
+_REPR_TIMEOUT = 10.0
+
+
+def mimebundle(source: str, text: str) -> dict:
+    """A notebook's representation: `text`, and the SVG of `source` when Graphviz is
+    installed. Never raises: a repr that fails hides the object it describes.
+
+    >>> mimebundle("digraph { a -> b }", "a")["text/plain"]
+    'a'
+    """
+    bundle = {"text/plain": text}
+    try:
+        bundle["image/svg+xml"] = _render(source, "svg", timeout=_REPR_TIMEOUT).decode("utf-8")
+    except Exception:  # any failure to draw leaves the text alone
+        pass
+    return bundle
