@@ -39,12 +39,14 @@ def _check(name, result, expected, rtol, atol):
 
 
 def run(candidates: dict, baseline: str, repeat: int = 5, calls: int | dict = 1,
-        rtol: float = 1e-5, atol: float = 1e-8) -> dict[str, float]:
+        rtol: float = 1e-5, atol: float = 1e-8, check=lambda name: True) -> dict[str, float]:
     """Median seconds per call of each candidate (name -> zero-argument callable).
 
     A warm-up round runs every candidate once and checks its result against `baseline`'s
-    with np.allclose. Then each of `repeat` rounds runs every candidate once (`calls`
-    back-to-back calls, to time short calls; a dict gives each name its own count, default 1),
+    with np.allclose (those for which ``check(name)`` holds: a reference workload such as a
+    plain matmul computes something else). Then each of `repeat` rounds runs every candidate
+    once (`calls` back-to-back calls, to time short calls; a dict gives each name its own
+    count, default 1),
     in a new random order each round, so slow drifts of the machine (clock boost, caches,
     other load) and the traces one candidate leaves for the next hit every candidate alike.
     """
@@ -52,7 +54,7 @@ def run(candidates: dict, baseline: str, repeat: int = 5, calls: int | dict = 1,
     assert baseline in names, f"baseline {baseline!r} is not one of {names}"
     expected = candidates[baseline]()
     for name in names:
-        if name != baseline:
+        if name != baseline and check(name):
             _check(name, candidates[name](), expected, rtol, atol)
     del expected
     times = {name: [] for name in names}
@@ -70,12 +72,13 @@ def fmt_ratio(r: float) -> str:
     return f"{r:.2f}x" if r >= 0.1 else f"1/{1 / r:,.0f}x"
 
 
-def rows(title: str, medians: dict[str, float], baseline: str, others=()) -> str:
+def rows(title: str, medians: dict[str, float], baseline: str, others=(), extra=None) -> str:
     """One markdown row per candidate: its median, its ratio to `baseline` (< 1 is faster)
-    and to each of `others`."""
+    and to each of `others`, and `extra[name]` when given."""
     out = []
     for name, t in medians.items():
         ratio = "baseline" if name == baseline else fmt_ratio(t / medians[baseline])
-        notes = "; ".join(f"{fmt_ratio(t / medians[o])} vs {o}" for o in others if o != name)
+        notes = [f"{fmt_ratio(t / medians[o])} vs {o}" for o in others if o != name]
+        notes = "; ".join(notes + ([extra[name]] if extra and name in extra else []))
         out.append(f"| {title} | {name} | {fmt_seconds(t)} | {ratio} | {notes} |")
     return "\n".join(out)

@@ -33,7 +33,7 @@ def plan_within(roots: tuple[Node, ...], budget: int | None, stream_results=Fals
     Raises:
         MemoryBudgetError: no plan fits; the message names the smallest budget that does.
     """
-    plan, profile = _build(roots, None, stream_results)
+    plan, profile = _build(roots, None, stream_results, budget)
     if budget is None or plan.peak_bytes <= budget:
         return plan
     slicing: dict[tuple[Node, int], tuple] = {}
@@ -51,17 +51,17 @@ def plan_within(roots: tuple[Node, ...], budget: int | None, stream_results=Fals
         if choice is None or choice == slicing.get((node, k)):
             stuck = True
             slicing[node, k] = samples.smallest(term)
-            plan, profile = _build(roots, slicing, stream_results)
+            plan, profile = _build(roots, slicing, stream_results, budget)
             break
         slicing[node, k] = choice
-        plan, profile = _build(roots, slicing, stream_results)
+        plan, profile = _build(roots, slicing, stream_results, budget)
         if plan.peak_bytes <= budget:
             return plan
     if not stuck:  # out of rounds: the most sliced form of every term that does not fit
         for r, (node, k, term) in enumerate(profile.report_terms):
             if profile.by_report.get(r):
                 slicing[node, k] = samples.smallest(term)
-        plan, profile = _build(roots, slicing, stream_results)
+        plan, profile = _build(roots, slicing, stream_results, budget)
     if plan.peak_bytes <= budget:
         return plan
     raise MemoryBudgetError(

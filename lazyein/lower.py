@@ -13,17 +13,17 @@ import math
 from collections import defaultdict
 
 import numpy as np
+import opt_einsum
 
 from .ir import Node, Op
 from .sop import Axis, Factor, Sub, Term, full_axis, map_term, merge_terms
 
 __all__ = ["Lowering", "MAX_PRODUCTS"]
 
-# Expanding an einsum of sums multiplies their term counts; past this many products (and
-# past the number of terms the operands already have) the operands with the most terms are
-# computed first instead.
-# TODO: choose expand-or-materialize by FLOPs; exit once the budget issue (#4) plans it.
-MAX_PRODUCTS = 64
+# Expanding an einsum of sums multiplies their term counts. Which sums are computed first
+# instead is chosen by FLOPs (`Lowering._computed_first`); past this many products the plan
+# itself (a contraction order per product) would cost more to make than it could save.
+MAX_PRODUCTS = 1024
 
 
 class _NeedsDense(Exception):
@@ -49,7 +49,8 @@ class _SplitFirst(Exception):
 class Lowering:
     """One lowering session: fresh labels and a memo of each node's terms."""
 
-    def __init__(self):
+    def __init__(self, budget: int | None = None):
+        self.budget = math.inf if budget is None else budget  # bytes a computed sum may take
         self._labels = itertools.count()
         self._memo: dict[Node, list[Term]] = {}
         self.why_dense: dict[Node, str] = {}  # nodes left as factors to compute, and why
@@ -207,17 +208,7 @@ class Lowering:
         """einsum(.., a + b, ..) = einsum(.., a, ..) + einsum(.., b, ..), with each operand's
         placement (offsets, diagonals, split axes) tied to the einsum's labels"""
         term_lists = [self.operand(s, node) for s in node.src]
-        dense: set[int] = set()
-
-        def counts():
-            return [1 if i in dense else len(t) for i, t in enumerate(term_lists)]
-
-        # expanding one sum costs nothing over its terms; multiplying sums together can explode
-        while math.prod(counts()) > max(MAX_PRODUCTS, sum(counts())):
-            i = max(range(len(term_lists)), key=lambda i: counts()[i])
-            self.why_dense.setdefault(node.src[i], f"a sum of {counts()[i]} terms: expanding "
-                                      f"the einsum would make {math.prod(counts())} products")
-            dense.add(i)
+        dense = self._computed_first(node, term_lists)
         while True:
             lists = [self.dense(s) if i in dense else term_lists[i]
                      for i, s in enumerate(node.src)]
@@ -230,6 +221,54 @@ class Lowering:
                     node.src[e.operand], f"as operand {e.operand} of {len(node.src)}, its "
                     "placement (sliced or merged axes) has no strided view against the others")
                 dense.add(e.operand)
+
+    def _computed_first(self, node: Node, term_lists) -> set[int]:
+        """The operands (sums) to compute on their own before the einsum, rather than
+        expand the einsum over their terms: the choice with the fewest FLOPs, counting for
+        expansion one contraction per product and
+        an add of each into the result, and for a computed operand its terms and their adds.
+        A computed operand must fit in the memory budget."""
+        sums = [i for i, ts in enumerate(term_lists) if len(ts) > 1]
+        if not sums:
+            return set()
+
+        def computed(i):
+            return sum(_term_flops(t) for t in term_lists[i]) + \
+                len(term_lists[i]) * node.src[i].size
+
+        # each product is priced as the one of the heaviest terms: an upper bound, which
+        # leans towards computing sums first, the choice whose cost does not multiply
+        heaviest = [max(ts, key=_term_flops, default=None) for ts in term_lists]
+
+        def expanded(dense):
+            products = math.prod(len(term_lists[i]) for i in sums if i not in dense)
+            if products > MAX_PRODUCTS:
+                return math.inf
+            sample = [self.dense(s) if i in dense else [heaviest[i]] if heaviest[i] else []
+                      for i, s in enumerate(node.src)]
+            if not all(sample):
+                return 0  # a zero operand: no products at all
+            try:
+                term = self._combine(node, [ts[0] for ts in sample])
+            except _NeedsDense:
+                return math.inf  # the expanded form needs some operand computed anyway
+            return products * ((_term_flops(term) if term is not None else 0) + node.size)
+
+        if len(sums) <= 8:
+            choices = [set(c) for r in range(len(sums) + 1)
+                       for c in itertools.combinations(sums, r)]
+        else:  # too many to try all: compute the largest sums first
+            by_size = sorted(sums, key=lambda i: -len(term_lists[i]))
+            choices = [set(by_size[:r]) for r in range(len(sums) + 1)]
+        fits = [c for c in choices if sum(node.src[i].size * node.src[i].dtype.itemsize
+                                          for i in c) <= self.budget]
+        best = min(fits or choices,
+                   key=lambda c: (expanded(c) + sum(computed(i) for i in c), len(c)))
+        for i in best:
+            self.why_dense.setdefault(
+                node.src[i], f"a sum of {len(term_lists[i])} terms used by an einsum: "
+                "computing it first costs fewer FLOPs than expanding the einsum over it")
+        return best
 
     def _combine(self, node: Node, combo) -> Term | None:
         """The single term for one choice of term per operand, or None when it is zero."""
@@ -461,3 +500,21 @@ def _regroup(term: Term, shape, target) -> Term:
 _RULES = {Op.LEAF: Lowering.dense, Op.EYE: Lowering._eye, Op.EINSUM: Lowering._einsum,
           Op.ADD: Lowering._add, Op.SCALE: Lowering._scale, Op.RESHAPE: Lowering._reshape,
           Op.PAD: Lowering._pad, Op.CONCAT: Lowering._concat}
+
+
+def _term_flops(term: Term) -> int:
+    """opt_einsum's FLOP count for contracting `term`'s factors in its best order."""
+    out = {s.label for ax in term.out for s in ax.subs}
+    inputs = [list(dict.fromkeys(s.label for ax in f.axes for s in ax.subs))
+              for f in term.factors]
+    if not inputs:
+        return math.prod(term.sizes[ix] for ix in out)
+    used = {ix for labels in inputs for ix in labels}
+    symbols = {ix: opt_einsum.get_symbol(k) for k, ix in enumerate(used | out)}
+    equation = ",".join("".join(symbols[ix] for ix in labels) for labels in inputs)
+    equation += "->" + "".join(symbols[ix] for ix in out if ix in used)
+    shapes = [tuple(term.sizes[ix] for ix in labels) for labels in inputs]
+    if len(inputs) == 1:
+        return math.prod(term.sizes[ix] for ix in used)
+    _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")
+    return int(info.opt_cost)

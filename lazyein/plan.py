@@ -110,13 +110,14 @@ class _Builder:
     region, which the caller may supply (an `out=` memmap).
     """
 
-    def __init__(self, leaves: list[Node], slicing=None, given=(), stream_results=False):
+    def __init__(self, leaves: list[Node], slicing=None, given=(), stream_results=False,
+                 budget: int | None = None):
         self.slot = {leaf: i for i, leaf in enumerate(leaves)}
         self.leaves = leaves
         self.slicing = slicing or {}
         self.stream_results = stream_results
         self.roots: set[Node] = set()
-        self.lowering = Lowering()
+        self.lowering = Lowering(budget)
         self.steps = []
         self.scratch: list[int] = []  # per step: bytes it allocates besides its result
         self.owner: tuple[int | None, int] = (None, 0)  # (term report, chunk) being emitted
@@ -460,10 +461,11 @@ def _describe_factor(f, leaves) -> str:
                                           if how else "")
 
 
-def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False) -> Plan:
+def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False,
+               budget: int | None = None) -> Plan:
     """Lower `roots`, emit the steps that compute them (slicing terms as `slicing` says, see
     `_Builder`), and account for their memory."""
-    return _build(roots, slicing, stream_results)[0]
+    return _build(roots, slicing, stream_results, budget)[0]
 
 
 @dataclass(frozen=True)
@@ -476,9 +478,9 @@ class Profile:
     report_terms: tuple      # per report: (node, k, term), the k-th term of node's expansion
 
 
-def _build(roots, slicing=None, stream_results=False) -> tuple[Plan, Profile]:
+def _build(roots, slicing=None, stream_results=False, budget=None) -> tuple[Plan, Profile]:
     leaves = [n for n in toposort(*roots) if n.op is Op.LEAF]
-    builder = _Builder(leaves, slicing, stream_results=stream_results)
+    builder = _Builder(leaves, slicing, stream_results=stream_results, budget=budget)
     builder.roots = set(roots)
     outputs = tuple(builder.evaluate(r, into=f"result {k}") for k, r in enumerate(roots))
     frees, kept = _lifetimes(builder.steps, outputs, len(leaves))
