@@ -99,9 +99,7 @@ def expression_graph(node: Node) -> nx.MultiDiGraph:
     # operands enter in order, left to right
     graph.graph.update(_DEFAULTS, graph=_DEFAULTS["graph"] | {"ordering": "in"})
     for n in order:
-        title, details, style = _describe(n, leaves)
-        if n is node:
-            style = style | _RESULT
+        title, details, style = _describe(n, leaves, root=n is node)
         graph.add_node(ids[n], label=_label(title, *details), **style)
         for k, s in enumerate(n.src):
             graph.add_edge(ids[s], ids[n], label=_plain(_operand(n, k)))
@@ -131,9 +129,9 @@ def _operand(node: Node, k: int) -> str:
     return str(k) if len(node.src) > 1 else ""
 
 
-def _describe(node: Node, leaves: dict[Node, int]) -> tuple[str, list, dict]:
+def _describe(node: Node, leaves: dict[Node, int], root: bool) -> tuple[str, list, dict]:
     """(title, detail lines, style) of `node`'s vertex; `leaves` numbers the inputs as the
-    plan does."""
+    plan does. Only the `root` is always built."""
     size = format_bytes(node.size * node.dtype.itemsize)
     kind = _type(node.shape, node.dtype)
     match node.op:
@@ -164,6 +162,8 @@ def _describe(node: Node, leaves: dict[Node, int]) -> tuple[str, list, dict]:
             title = f"{'stack' if _is_stack(node) else 'concat'} axis={node.arg}"
         case _:
             raise AssertionError(node.op)
+    if root:
+        return title, [kind, f"{size}, the result"], _OPERATION | _RESULT
     return title, [kind, f"{size} if built"], _OPERATION
 
 

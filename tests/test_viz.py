@@ -106,7 +106,7 @@ def test_labels_name_operations_shapes_dtypes_and_leaves():
         t.node))))
     for expected in ["x\nfloat32[2, 3]\n24 B", "eye N=2 M=2 k=0", "einsum ab,cd->acbd",
                      "kron: reshape\nfloat64[4, 6]", "× 3", "pad 0:0, 0:0",
-                     "stack axis=0", "float64[2, 4, 6]\n384 B if built"]:
+                     "stack axis=0", "float64[2, 4, 6]\n384 B, the result"]:
         assert expected in text
     u = le.pad(le.lazy(np.ones(2), name="u"), (1, 2), constant_values=5)
     v = le.concatenate([u, u], axis=0)
@@ -133,7 +133,7 @@ def test_expression_dot_golden():
         'edge [fontname=Helvetica, fontsize=9, color="#4b5563"];',
         'n0 [label=<<B>x</B><BR/><FONT POINT-SIZE="9">float64[2, 3]<BR/>48 B</FONT>>, '
         'shape=box, style=filled, fillcolor="#dbeafe"];',
-        'n1 [label=<<B>+</B><BR/><FONT POINT-SIZE="9">float64[2, 3]<BR/>48 B if built</FONT>>'
+        'n1 [label=<<B>+</B><BR/><FONT POINT-SIZE="9">float64[2, 3]<BR/>48 B, the result</FONT>>'
         ', shape=box, style="filled,rounded", fillcolor="#dcfce7", peripheries=2];',
         "n0 -> n1 [label=<0>];",
         "n0 -> n1 [label=<1>];",
