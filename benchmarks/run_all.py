@@ -21,7 +21,8 @@ from pathlib import Path
 # numpy, and so BLAS, is imported only after --threads is applied: BLAS reads its thread
 # count from the environment once, when it loads
 HERE = Path(__file__).resolve().parent
-MODULES = ("bench_overhead", "bench_attention", "bench_problem2")
+MODULES = ("bench_overhead", "bench_attention", "bench_problem2", "bench_problem1", "bench_chain",
+           "bench_sums")
 README = HERE.parent / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -99,13 +100,17 @@ def main(argv=None) -> str:
     from harness import HEADER
 
     start = time.perf_counter()
-    parts = []
+    parts, notes = [], []
     for name in MODULES:
         t = time.perf_counter()
-        parts.append(importlib.import_module(name).main())
+        result = importlib.import_module(name).main()  # rows, or (rows, a note below)
+        rows, note = result if isinstance(result, tuple) else (result, None)
+        parts.append(rows)
+        notes += [note] if note else []
         print(f"{name}: {time.perf_counter() - t:.1f} s", file=sys.stderr)
     text = (f"{machine_info()}\n\nMedian of interleaved rounds; ratios are time / baseline's "
-            f"time (< 1 is faster).\n\n{HEADER}\n" + "\n".join(parts))
+            f"time (< 1 is faster).\n\n{HEADER}\n" + "\n".join(parts)
+            + "".join(f"\n\n{note}" for note in notes))
     print(text)
     print(f"total: {time.perf_counter() - start:.1f} s", file=sys.stderr)
     if args.write_readme:
