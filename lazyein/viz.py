@@ -12,7 +12,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import LazyeinError
-from .execute import Accumulate, Contract, Reshape, View, Zeros
+from .execute import Accumulate, ChunkLoop, Contract, Reshape, View, Zeros
 from .ir import Node, Op, toposort
 from .printing import format_bytes, letters
 
@@ -291,12 +291,12 @@ def _out(step):
 def _first_chunks(plan, owners) -> tuple[list[int], set[int]]:
     """The steps to draw, a chunked term's first chunk standing for all of them, and among
     those the steps such a term runs once: work its further chunks reuse, or that work's
-    inputs. Further chunks are steps of a later chunk, or a loop step (``body``) running the
-    first chunk's steps again."""
+    inputs. Further chunks are a `ChunkLoop` running some of the first chunk's steps again,
+    or the steps of a later chunk (the first of a group of another shape)."""
     steps, chunked = plan.steps, {t for t, r in enumerate(plan.terms) if r.num_chunks > 1}
     drawn = [k for k, step in enumerate(steps) if isinstance(step, _DRAWN)
              and (owners[k] not in chunked or plan.step_chunks[k] == 0)]
-    body = [s for step in steps for s in getattr(step, "body", ())]
+    body = [s for step in steps if isinstance(step, ChunkLoop) for s in step.body]
     looped = set(map(id, body))
     reused = {v for s in body for v in _reads(s)}
     reused.update(v for k, s in enumerate(steps)

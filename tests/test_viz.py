@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 
 import lazyein as le
 from lazyein import testing, viz
-from lazyein.execute import Contract, View
+from lazyein.execute import ChunkLoop, Contract, View
 from lazyein.ir import toposort
 
 # pydot's DOT parser calls pyparsing names that pyparsing 3.3 deprecates: not ours to fix
@@ -354,20 +354,23 @@ def test_a_chunked_term_draws_one_chunk_in_a_loop_and_shared_work_outside_it():
     assert len(contracts) == 1 and contracts[0].get_name() in in_loop
 
 
-def test_a_loop_step_repeating_the_first_chunk_is_understood():
-    plan = diagonal_terms()
-    first = [k for k, t in enumerate(plan.step_terms) if t != 1]
-    body = [plan.steps[k] for k in first if isinstance(plan.steps[k], Contract)]
-    loop = types.SimpleNamespace(body=tuple(body))  # as execute's chunk loop holds its body
-    steps = tuple(plan.steps[k] for k in first) + (loop,)
-    trimmed = dataclasses.replace(plan, steps=steps[:-1],
-                                  step_terms=tuple(plan.step_terms[k] for k in first),
-                                  step_chunks=tuple(0 for _ in first))
-    chunked = as_chunks(trimmed, steps=steps, chunks=(0,) * len(steps))
-    found = clusters(parse(viz.plan_dot(chunked)))
-    (view,) = [s for s in steps if isinstance(s, View) and not s.recipe.identity]
-    assert f"v{view.out}" in found["cluster_term0"][1]
-    assert f"v{body[0].out}" in found["cluster_term0_chunk"][1]
+def test_a_plan_under_a_budget_draws_its_loop_with_the_hoisted_work_outside():
+    x, y = le.lazy(np.ones((20, 5)), name="x"), le.lazy(np.ones((5, 6)), name="y")
+    z = le.lazy(np.ones((6, 2000)), name="z")
+    plan = (2 * le.einsum("ab,bc,cd->da", x, y, z)).explain(max_bytes="64KB")
+    (report,) = plan.terms
+    assert report.num_chunks > 1 and any(isinstance(s, ChunkLoop) for s in plan.steps)
+    graph = parse(viz.plan_dot(plan))
+    found = clusters(graph)
+    loop_label, in_loop = found["cluster_term0_chunk"]
+    assert loop_label == (f"for each of {report.num_chunks} chunks (one drawn)\n"
+                          f"sliced: {report.sliced[0]}\n")
+    contracts = {n.get_name(): label_text(n.get_label()) for n in all_nodes(graph)
+                 if label_text(n.get_label()).startswith("contract")}
+    # x @ y does not depend on the sliced label: computed once, before the loop
+    (hoisted,) = [name for name, text in contracts.items() if text.startswith("contract ab,bc")]
+    assert hoisted in found["cluster_term0"][1] and hoisted not in in_loop
+    assert len(contracts) == 2 and set(contracts) - {hoisted} <= in_loop
 
 
 # pydot's parser is slow (~30 ms a graph): a few dozen random DAGs, each plan checked by
