@@ -93,21 +93,26 @@ class LazyTensor:
 
     def to_dot(self, planned: bool = False) -> str:
         """DOT source of the expression DAG; with `planned`, of the schedule `compute` runs."""
-        from . import dot
+        from . import viz
 
-        return dot.plan_dot(self.explain()) if planned else dot.expression_dot(self.node)
+        return viz.plan_dot(self.explain()) if planned else viz.expression_dot(self.node)
 
     def visualize(self, filename=None, format: str = "svg", planned: bool = False):
         """Render `to_dot(planned)` with Graphviz; write it to `filename` when given."""
-        from . import dot
+        from . import viz
 
-        return dot.visualize(self.to_dot(planned), filename=filename, format=format)
+        return viz.visualize(self.to_dot(planned), filename=filename, format=format)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        # notebooks show the graph (as SVG when Graphviz is installed) under the text repr
-        from . import dot
+        # notebooks show the graph (as SVG when Graphviz is installed) under the text repr;
+        # without pydot, the text alone: a repr must not raise
+        from . import viz
 
-        return dot.mimebundle(self.to_dot(), repr(self))
+        try:
+            source = self.to_dot()
+        except ImportError:
+            return {"text/plain": repr(self)}
+        return viz.mimebundle(source, repr(self))
 
     # -- operators ------------------------------------------------------------------------
     def __add__(self, other):

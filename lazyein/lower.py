@@ -133,7 +133,7 @@ class Lowering:
         """pad(a, w, c) = a placed at offset w, plus c on each slab of the frame around it"""
         widths, constants = node.arg
         (src,) = node.src
-        terms = [t._replace(out=tuple(Axis(ax.start + lo, ax.subs)
+        terms = [t._replace(out=tuple(ax._replace(start=ax.start + lo)
                                       for ax, (lo, _) in zip(t.out, widths)))
                  for t in self.operand(src, node)]
         # The frame is split into disjoint boxes: along axis k, outside the inner range, with
@@ -165,7 +165,7 @@ class Lowering:
         for src in node.src:
             for t in self.operand(src, node):
                 out = list(t.out)
-                out[axis] = Axis(out[axis].start + offset, out[axis].subs)
+                out[axis] = out[axis]._replace(start=out[axis].start + offset)
                 terms.append(t._replace(out=tuple(out)))
             offset += src.shape[axis]
         return terms
@@ -191,6 +191,9 @@ class Lowering:
         """Replace `label` by labels of sizes `dims` (C order) wherever it appears."""
         parts = tuple(Sub(self.fresh(), d, 0) for d in dims)
         size = term.sizes[label]
+        if any(ax.steps is not None and any(s.label == label for s in ax.subs)
+               for ax in (*term.out, *(a for f in term.factors for a in f.axes))):
+            raise _NoView  # a window's label moves along its axis: its parts would not
 
         def split(s: Sub):
             if s.label != label:
@@ -477,8 +480,8 @@ def _regroup(term: Term, shape, target) -> Term:
             continue
         for i in o:
             ax = term.out[i]
-            if ax.start != 0 or ax.length != shape[i]:
-                raise _NoView  # a padded region is not a product of label ranges
+            if ax.start != 0 or ax.length != shape[i] or ax.steps is not None:
+                raise _NoView  # a padded region (or a window) is not a product of label ranges
         subs = [s for i in o for s in term.out[i].subs if s.dim != 1]
         for j in n:
             want, taken = target[j], []

@@ -60,11 +60,15 @@ class Plan:
     flops: int
     peak_bytes: int
     num_chunks: int = 1
-    leaf_names: tuple[str, ...] = field(default=(), compare=False)
+    leaf_names: tuple[str, ...] = field(default=(), compare=False)  # one per input slot
     # per step: the index in `terms` of the term it works for (None: zeros of a result, a
     # reshape of a computed node) and which chunk of that term
     step_terms: tuple[int | None, ...] = field(default=(), compare=False)
     step_chunks: tuple[int, ...] = field(default=(), compare=False)
+    # per value: the bytes its step allocates (0 for inputs and views), and per step: the bytes
+    # it allocates besides its value; the numbers `peak_bytes` adds up, for drawing the plan
+    value_bytes: tuple[int, ...] = field(default=(), compare=False)
+    step_scratch: tuple[int, ...] = field(default=(), compare=False)
 
     @property
     def num_terms(self) -> int:
@@ -75,7 +79,8 @@ class Plan:
                  f"peak working memory ~{format_bytes(self.peak_bytes)}, "
                  f"{self.num_chunks} chunk(s)"]
         if self.leaf_names:
-            lines.append("inputs: " + ", ".join(self.leaf_names))
+            lines.append("inputs: " + ", ".join(n for n in self.leaf_names
+                                                if not n.startswith("scalar")))
         for k, t in enumerate(self.terms):
             lines.append(f"term {k}: {_coeff(t.coeff)}einsum('{t.equation}')  "
                          f"{t.flops:,} FLOPs, into {t.into}")
@@ -288,7 +293,8 @@ class _Builder:
         subs = [s for ax in term.out for s in ax.subs]
         return (isinstance(step, Contract) and step.out == value and term.coeff == 1
                 and value not in self.evaluated.values() and self.dtype[value] == node.dtype
-                and all(ax.start == 0 and ax.length == n for ax, n in zip(term.out, node.shape))
+                and all(ax.start == 0 and ax.length == n and ax.steps is None
+                        for ax, n in zip(term.out, node.shape))
                 and all(s.offset == 0 and term.sizes[s.label] == s.dim for s in subs)
                 and tuple(labels) == tuple(s.label for s in subs))
 
@@ -433,8 +439,9 @@ def _bytes(labels, sizes, dtype) -> int:
 def _relabel(axes, sizes):
     """`axes` with labels numbered by first appearance: equal for views equal up to names."""
     names: dict[int, int] = {}
-    return tuple((ax.start, tuple((names.setdefault(s.label, len(names)), s.dim, s.offset,
-                                   sizes[s.label]) for s in ax.subs)) for ax in axes)
+    return tuple((ax.start, ax.steps, tuple((names.setdefault(s.label, len(names)), s.dim,
+                                             s.offset, sizes[s.label]) for s in ax.subs))
+                 for ax in axes)
 
 
 def _pattern(label_lists, result) -> tuple:
@@ -453,7 +460,9 @@ def _describe_factor(f, leaves) -> str:
             how.append(f"index {ax.start}")
         elif ax.start or ax.length != n or any(s.offset for s in ax.subs):
             how.append("slice")
-        if len(ax.subs) > 1:
+        if ax.steps is not None:
+            how.append("window")
+        elif len(ax.subs) > 1:
             how.append("split")
     if len(set(axis_labels(f.axes))) != len(axis_labels(f.axes)):
         how.append("diagonal")
@@ -493,10 +502,10 @@ def _build(roots, slicing=None, stream_results=False, budget=None) -> tuple[Plan
                 outputs=outputs, terms=reports, materialized=tuple(builder.materialized),
                 flops=sum(builder.flops), peak_bytes=peak,
                 num_chunks=max(1, sum(r.num_chunks for r in reports if r.num_chunks > 1)),
-                leaf_names=tuple(leaf.arg.name or f"input {i}" for i, leaf in enumerate(leaves)
-                                 if not leaf.arg.weak),
+                leaf_names=tuple(_leaf_name(leaf, i) for i, leaf in enumerate(leaves)),
                 step_terms=tuple(t for t, _ in builder.owners),
-                step_chunks=tuple(c for _, c in builder.owners))
+                step_chunks=tuple(c for _, c in builder.owners),
+                value_bytes=tuple(builder.alloc), step_scratch=tuple(builder.scratch))
     return plan, Profile(at, by_report, tuple(builder.report_terms))
 
 
@@ -515,6 +524,12 @@ def _close_loops(builder: _Builder, frees):
             peak = max(peak, live + made + builder.scratch[i])
             live += made - sum(builder.alloc[v] for v in dead)
         loop.peak = builder.scratch[k] = peak
+
+
+def _leaf_name(leaf: Node, slot: int) -> str:
+    if leaf.arg.weak:  # a Python scalar of the expression
+        return f"scalar {leaf.arg.array[()]!r}"
+    return leaf.arg.name or f"input {slot}"
 
 
 def _lifetimes(steps, outputs, num_leaves):

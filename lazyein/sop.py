@@ -10,7 +10,7 @@ import numpy as np
 
 from .ir import Node
 
-__all__ = ["Sub", "Axis", "Factor", "Term", "full_axis", "axis_labels", "map_term",
+__all__ = ["Sub", "Axis", "window", "Factor", "Term", "full_axis", "axis_labels", "map_term",
            "merge_terms", "restrict", "shift_axes", "chunk_groups", "term_labels"]
 
 
@@ -29,14 +29,40 @@ class Axis(NamedTuple):
     dimensions, each of which is indexed by its label at an offset. Every such map is a view:
     a slice, a split of one axis, slices of the parts, and (for a repeated label) a diagonal.
     An axis with no subs is a single index, ``start``.
+
+    A *window* axis (`steps` given) is indexed by a weighted sum of its labels instead:
+    ``start + sum((offset + label) * step)``, with each ``offset + label`` below the sub's
+    `dim`. ``x = u + a`` is the sliding window of a convolution, still a strided view of
+    whatever the axis belongs to.
     """
 
     start: int
     subs: tuple[Sub, ...]
+    steps: tuple[int, ...] | None = None
 
     @property
     def length(self) -> int:
+        if self.steps is not None:
+            return 1 + sum((s.dim - 1) * step for s, step in zip(self.subs, self.steps))
         return math.prod(s.dim for s in self.subs)
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """How far one step of each sub's label moves along the axis."""
+        if self.steps is not None:
+            return self.steps
+        strides, step = [], 1
+        for s in reversed(self.subs):
+            strides.append(step)
+            step *= s.dim
+        return tuple(reversed(strides))
+
+
+def window(start: int, subs, steps) -> Axis:
+    """The axis indexed by ``start + sum((offset + label) * step)``: a plain (mixed-radix)
+    axis when the steps are the C-order strides of the subs, else a window axis."""
+    axis = Axis(start, tuple(subs))
+    return axis if axis.strides == tuple(steps) else Axis(start, tuple(subs), tuple(steps))
 
 
 class Factor(NamedTuple):
@@ -74,8 +100,13 @@ def map_term(term: Term, fn) -> Term:
     """Rewrite every sub of `term` with ``fn(sub) -> tuple of subs``."""
 
     def axes(ax_list):
-        return tuple(Axis(ax.start, tuple(itertools.chain.from_iterable(fn(s) for s in ax.subs)))
-                     for ax in ax_list)
+        mapped = []
+        for ax in ax_list:
+            subs = tuple(itertools.chain.from_iterable(fn(s) for s in ax.subs))
+            # a window's subs each keep their step: `fn` may rename or move them, not split
+            assert ax.steps is None or len(subs) == len(ax.subs), ax
+            mapped.append(ax._replace(subs=subs))
+        return tuple(mapped)
 
     return term._replace(factors=tuple(Factor(f.source, axes(f.axes)) for f in term.factors),
                          out=axes(term.out))
@@ -88,13 +119,13 @@ def _canonical_keys(term: Term):
     def name(ix):
         return names.setdefault(ix, len(names))
 
-    out = tuple((ax.start, tuple((name(s.label), s.dim, s.offset) for s in ax.subs))
+    out = tuple((ax.start, ax.steps, tuple((name(s.label), s.dim, s.offset) for s in ax.subs))
                 for ax in term.out)
     fixed = dict(names)
 
     def signature(f: Factor):
-        return (id(f.source), tuple((ax.start, tuple((fixed.get(s.label, -1), s.dim, s.offset)
-                                                      for s in ax.subs)) for ax in f.axes))
+        return (id(f.source), tuple((ax.start, ax.steps, tuple(
+            (fixed.get(s.label, -1), s.dim, s.offset) for s in ax.subs)) for ax in f.axes))
 
     factors = sorted(term.factors, key=signature)
     groups = [list(g) for _, g in itertools.groupby(factors, key=signature)]
@@ -105,8 +136,8 @@ def _canonical_keys(term: Term):
     for order in orders:
         local = dict(fixed)
         body = tuple((id(f.source), tuple(
-            (ax.start, tuple((local.setdefault(s.label, len(local)), s.dim, s.offset)
-                             for s in ax.subs)) for ax in f.axes))
+            (ax.start, ax.steps, tuple((local.setdefault(s.label, len(local)), s.dim, s.offset)
+                                       for s in ax.subs)) for ax in f.axes))
             for f in itertools.chain.from_iterable(order))
         yield out, body, tuple(sorted((local[ix], d) for ix, d in term.sizes.items()
                                       if ix in local))
@@ -129,8 +160,8 @@ def merge_terms(terms) -> list[Term]:
 
 def shift_axes(axes: tuple[Axis, ...], deltas: dict[int, int]) -> tuple[Axis, ...]:
     """`axes` with each label in `deltas` indexing from its offset plus its delta."""
-    return tuple(Axis(ax.start, tuple(s._replace(offset=s.offset + deltas[s.label])
-                                      if s.label in deltas else s for s in ax.subs))
+    return tuple(ax._replace(subs=tuple(s._replace(offset=s.offset + deltas[s.label])
+                                        if s.label in deltas else s for s in ax.subs))
                  for ax in axes)
 
 

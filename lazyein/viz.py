@@ -223,7 +223,7 @@ def plan_graph(plan) -> nx.MultiDiGraph:
                         "computed in full; green: results"),
         "labelloc": "t"}
     graph.graph["clusters"] = _term_clusters(plan, owners, drawn)
-    names = plan.leaf_names if len(plan.leaf_names) == plan.num_leaves else None
+    names = plan.leaf_names
     term_letters = _term_letters(plan, owners, drawn)
     readers: dict[int, set] = {}  # per value, the terms whose steps read it
     filled: dict[int, set] = {}   # per value, the terms that add into it
@@ -465,16 +465,11 @@ def _allocated(plan, step) -> int | None:
         return 0
     if isinstance(step, Zeros):
         return math.prod(step.shape) * np.dtype(step.dtype).itemsize
-    # TODO: read plan.value_bytes directly once Plan records the bytes each value's step
-    # allocates (asked of plan.py in issue 5); until then contractions show no size
-    recorded = getattr(plan, "value_bytes", ())
-    return recorded[step.out] if recorded else None
+    return plan.value_bytes[step.out] if plan.value_bytes else None
 
 
 def _scratch(plan, k: int) -> int:
-    # TODO: read plan.step_scratch directly once Plan records it (asked in issue 5)
-    recorded = getattr(plan, "step_scratch", ())
-    return recorded[k] if recorded else 0
+    return plan.step_scratch[k] if plan.step_scratch else 0
 
 
 # -- writing DOT ------------------------------------------------------------------------------

@@ -389,3 +389,22 @@ def test_random_dags_and_their_plans_give_dot_that_parses(case):
         assert b"<svg" in viz.visualize(planned)
     else:
         parse(planned)
+
+
+def test_lazy_tensor_draws_itself_and_le_dot_stays_a_function(tmp_path):
+    x = le.lazy(np.ones((3, 4)), name="x")
+    t = x @ x.T
+    assert pydot.graph_from_dot_data(t.to_dot()) and "x</B>" in t.to_dot()
+    assert "term 0" in t.to_dot(planned=True)
+    assert callable(le.dot) and le.dot(np.ones(2), np.ones(2)).compute() == 2
+    if shutil.which("dot"):
+        assert b"<svg" in t.visualize()
+        t.visualize(filename=tmp_path / "t", planned=True)
+        assert (tmp_path / "t.svg").exists()
+        assert "image/svg+xml" in t._repr_mimebundle_()
+
+
+def test_repr_mimebundle_without_pydot_is_text(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pydot", None)
+    t = le.lazy(np.ones(2), name="x") * 2
+    assert t._repr_mimebundle_() == {"text/plain": repr(t)}
