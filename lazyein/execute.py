@@ -88,9 +88,13 @@ class ViewRecipe:
     """How to take the view that `axes` describe of an array: an index, a split of axes,
     slices of the parts, and a diagonal for repeated labels. None of these copies."""
 
-    __slots__ = ("index", "split", "trims", "diagonal", "labels", "identity")
+    __slots__ = ("index", "split", "trims", "diagonal", "labels", "identity", "strided")
 
     def __init__(self, axes: tuple[Axis, ...], shape: tuple[int, ...], sizes):
+        self.strided = None
+        if any(ax.steps is not None for ax in axes):
+            self._window(axes, sizes)
+            return
         index, split, labels, trims = [], [], [], []
         for ax, n in zip(axes, shape):
             if not ax.subs:
@@ -118,9 +122,28 @@ class ViewRecipe:
         self.identity = (self.index is None and self.split is None and self.trims is None
                          and self.diagonal is None)
 
+    def _window(self, axes, sizes):
+        """A window axis (``x = u + a``) is no slice or split: the view is made from the
+        strides directly, each label's stride the sum of the axes' strides it moves."""
+        origin, steps = [], {}
+        for k, ax in enumerate(axes):
+            origin.append(ax.start + sum(s.offset * st for s, st in zip(ax.subs, ax.strides)))
+            for s, st in zip(ax.subs, ax.strides):
+                steps.setdefault(s.label, []).append((k, st))
+        self.labels = tuple(steps)
+        shape = tuple(sizes[ix] for ix in steps)
+        self.strided = (tuple(slice(i, i + 1) for i in origin), shape, tuple(steps.values()))
+        self.index = self.split = self.trims = self.diagonal = None
+        self.identity = False
+
     def __call__(self, array: np.ndarray) -> np.ndarray:
         if self.identity:
             return array
+        if self.strided is not None:
+            origin, shape, steps = self.strided
+            strides = tuple(sum(array.strides[k] * st for k, st in moves) for moves in steps)
+            return np.lib.stride_tricks.as_strided(array[origin], shape, strides,
+                                                   writeable=array.flags.writeable)
         if self.index is not None:
             array = array[self.index]
         if self.split is not None:

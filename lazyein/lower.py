@@ -16,7 +16,7 @@ import numpy as np
 import opt_einsum
 
 from .ir import Node, Op
-from .sop import Axis, Factor, Sub, Term, full_axis, map_term, merge_terms
+from .sop import Axis, Factor, Sub, Term, full_axis, map_term, merge_terms, window
 
 __all__ = ["Lowering", "MAX_PRODUCTS"]
 
@@ -160,15 +160,72 @@ class Lowering:
         return Term(coeff, (), tuple(out), sizes)
 
     def _concat(self, node: Node) -> list[Term]:
-        """concatenate(a, b) = a at offset 0 plus b at offset len(a) along the axis"""
-        axis, offset, terms = node.arg, 0, []
+        """concatenate(a, b) = a at offset 0 plus b at offset len(a) along the axis; and
+        concatenated copies of one term that shift uniformly (a convolution operator's rows)
+        are one term over a new label that indexes the copies."""
+        axis, offset, parts = node.arg, 0, []
         for src in node.src:
+            placed = []
             for t in self.operand(src, node):
                 out = list(t.out)
                 out[axis] = out[axis]._replace(start=out[axis].start + offset)
-                terms.append(t._replace(out=tuple(out)))
+                placed.append(t._replace(out=tuple(out)))
+            parts.append(placed)
             offset += src.shape[axis]
-        return terms
+        return self._fuse_shifted(parts) or [t for placed in parts for t in placed]
+
+    def _fuse_shifted(self, parts: list[list[Term]]) -> list[Term] | None:
+        """If the k-th part's terms are the first part's moved by k times a fixed shift
+        (of where they sit in the output and of what they view), the terms over a new label
+        `u` that counts the parts, whose step moves every axis the shift moves: windows
+        where another label already moves that axis. None where the parts do not line up."""
+        if len(parts) < 2 or any(len(p) != len(parts[0]) for p in parts) or not parts[0]:
+            return None
+        fused = []
+        for copies in zip(*parts):
+            shapes = [_shift_form(t) for t in copies]
+            key, first = shapes[0][0], shapes[0][1]
+            if any(k != key for k, _ in shapes):
+                return None
+            delta = [b - a for a, b in zip(first, shapes[1][1])]
+            if any(p[1] != tuple(a + j * d for a, d in zip(first, delta))
+                   for j, p in enumerate(shapes)):
+                return None
+            term = self._with_copies(copies[0], len(copies), iter(delta))
+            if term is None:
+                return None
+            fused.append(term)
+        return fused
+
+    def _with_copies(self, term: Term, count: int, delta) -> Term | None:
+        """`term` summed over `count` copies, the k-th moved by k times `delta` (in the
+        order `_shift_form` lists starts and offsets)."""
+        u = self.fresh()
+
+        def moved(ax: Axis) -> Axis | None:
+            start_step = next(delta)
+            offset_steps = [next(delta) for _ in ax.subs]
+            step = start_step + sum(d * st for d, st in zip(offset_steps, ax.strides))
+            if step == 0:
+                return ax if not any(offset_steps) else None
+            if step < 0:
+                return None
+            steps = (step, *ax.strides)
+            plain = window(ax.start, (Sub(u, count, 0), *ax.subs), steps)
+            if plain.steps is None:
+                return plain  # copies side by side: a split of the axis
+            # a window bounds each label's range by its sub's dim: make the bounds tight
+            subs = tuple(s._replace(dim=s.offset + term.sizes[s.label]) for s in ax.subs)
+            return Axis(ax.start, (Sub(u, count, 0), *subs), steps)
+
+        out = [moved(ax) for ax in term.out]
+        factors = [Factor(f.source, tuple(moved(ax) for ax in f.axes)) for f in term.factors]
+        if any(ax is None for ax in out) or any(ax is None for f in factors for ax in f.axes):
+            return None
+        if not any(s.label == u for ax in out for s in ax.subs):
+            return None  # the copies would overlap in the output: not a concatenation
+        return term._replace(out=tuple(out), factors=tuple(factors),
+                             sizes={**term.sizes, u: count})
 
     def _reshape(self, node: Node) -> list[Term]:
         """reshape splits and merges axes: labels split into parts, axes gather labels"""
@@ -224,6 +281,29 @@ class Lowering:
                     node.src[e.operand], f"as operand {e.operand} of {len(node.src)}, its "
                     "placement (sliced or merged axes) has no strided view against the others")
                 dense.add(e.operand)
+
+    def _tie_window(self, terms, occ, sizes, substitute) -> Axis:
+        """One einsum letter indexed by a window axis (``x = u + a``) in one operand: every
+        other operand's label for that letter is replaced, in its factors, by the window
+        itself, so the factor is viewed through the window (a convolution's input seen as
+        overlapping patches, a strided view). Returns the window, for the letter's output."""
+        (i0, win), *rest = sorted(occ, key=lambda o: o[1].steps is None)
+        low = win.start + sum(s.offset * st for s, st in zip(win.subs, win.steps))
+        high = low + sum((sizes[s.label] - 1) * st for s, st in zip(win.subs, win.steps))
+        for i, ax in rest:
+            if ax.steps is not None or len(ax.subs) != 1:
+                raise _NeedsDense(i)  # two windows, or a window against a split axis
+            (sub,) = ax.subs
+            base = ax.start + sub.offset  # the letter is base + label
+            others = [o for o in terms[i].out if o is not ax]
+            # the label must cover the window, and index nothing else but whole axes
+            in_outs = any(s.label == sub.label for o in others for s in o.subs)
+            in_parts = any(s.label == sub.label and (len(a.subs) > 1 or a.steps is not None)
+                           for f in terms[i].factors for a in f.axes for s in a.subs)
+            if low - base < 0 or high - base >= sizes[sub.label] or in_outs or in_parts:
+                raise _NeedsDense(i)
+            substitute[sub.label] = (win.start - base, win)
+        return win
 
     def _computed_first(self, node: Node, term_lists) -> set[int]:
         """The operands (sums) to compute on their own before the einsum, rather than
@@ -312,9 +392,14 @@ class Lowering:
             return list(map_term(Term(1, tuple(factors), (), sizes), split).factors)
 
         parts_of: dict[int, list[int]] = {}
+        windows: dict[int, Axis] = {}  # letter -> the window axis that indexes it
+        substitute: dict[int, tuple[int, Axis]] = {}  # label -> (shift, window): a moved axis
         ties = []  # (label, x, c): label = x - c
         for letter, occ in occurrences.items():
             n = letter_size[letter]
+            if any(ax.steps is not None for _, ax in occ):
+                windows[letter] = self._tie_window(terms, occ, sizes, substitute)
+                continue
             merged = [(i, ax) for i, ax in occ if len(ax.subs) > 1]
             if not merged:
                 x = self.fresh()
@@ -344,6 +429,9 @@ class Lowering:
                 factors = split_everywhere(a, pieces, i0)
                 ties += [(p, x, 0) for p, x in zip(pieces, parts)]
 
+        if substitute:
+            factors = [Factor(f.source, tuple(_substituted(ax, substitute) for ax in f.axes))
+                       for f in factors]
         placement = _solve(ties, sizes, self.fresh)
         if placement is None:
             return None
@@ -362,6 +450,8 @@ class Lowering:
             parts = parts_of.get(letter)
             if n == 1:
                 out.append(Axis(0, ()))
+            elif letter in windows:
+                out.append(windows[letter])
             elif parts is None:  # every operand broadcasts this letter
                 x = self.fresh()
                 sizes[x] = n
@@ -375,6 +465,30 @@ class Lowering:
         free = {u for u, _ in moved.values()} - used
         coeff = term.coeff * math.prod(sizes[u] for u in free)
         return term._replace(coeff=coeff, sizes={ix: sizes[ix] for ix in used})
+
+
+def _shift_form(term: Term) -> tuple[tuple, tuple[int, ...]]:
+    """`term` split into what copies moved along their axes share (labels numbered by first
+    appearance, sizes, sources, coefficient) and what moves: every axis start and sub offset,
+    out axes first, then each factor's."""
+    names: dict[int, int] = {}
+    key, moving = [term.coeff, str(term.dtype)], []
+    for axes, source in [(term.out, None), *((f.axes, id(f.source)) for f in term.factors)]:
+        key.append(source)
+        for ax in axes:
+            key.append((ax.steps, tuple((names.setdefault(s.label, len(names)), s.dim,
+                                         term.sizes[s.label]) for s in ax.subs)))
+            moving += [ax.start, *(s.offset for s in ax.subs)]
+    return tuple(key), tuple(moving)
+
+
+def _substituted(ax: Axis, substitute) -> Axis:
+    """`ax` with a label that a window replaces (see `Lowering._tie_window`) replaced."""
+    if not any(s.label in substitute for s in ax.subs):
+        return ax
+    (sub,) = ax.subs  # `_tie_window` allowed the label nowhere else
+    shift, win = substitute[sub.label]
+    return win._replace(start=ax.start + sub.offset + shift)
 
 
 def _well_placed(term: Term, shape) -> bool:

@@ -440,8 +440,9 @@ def _value_vertex(plan, k: int, names: dict[int, str], reused_by: list[int],
 
 
 def _view_kind(recipe) -> str:
-    """What a view does: an index, a slice, a split of axes, a diagonal."""
-    how = [what for what, used in (("index", recipe.index is not None),
+    """What a view does: an index, a slice, a split of axes, a diagonal, a sliding window."""
+    how = [what for what, used in (("window", recipe.strided is not None),
+                                   ("index", recipe.index is not None),
                                    ("split", recipe.split is not None),
                                    ("slice", recipe.trims is not None),
                                    ("diagonal", recipe.diagonal is not None)) if used]
