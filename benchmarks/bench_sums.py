@@ -34,7 +34,7 @@ def main() -> tuple[str, str]:
     def by_hand():
         return np.einsum(EQ, *(sum(p[1:], start=p[0].copy()) for p in parts), optimize=True)
 
-    le.api._PLAN_CACHE.clear()
+    le.api.clear_plan_cache()
     start = time.perf_counter()
     plan = build().explain()
     planning = time.perf_counter() - start

@@ -9,6 +9,7 @@ import operator
 import os
 import re
 import tempfile
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -618,7 +619,22 @@ def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
     return (tuple(key), tuple(index[r] for r in roots)), arrays
 
 
+# per expression (an interned root node): its plans by budget, with its inputs in plan order,
+# so computing the same expression again walks no graph; a big one (a convolution operator
+# built from thousands of pads) would otherwise take longer to recognize than to compute
+_ROOT_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def clear_plan_cache():
+    """Forget every plan made so far (the next compute of anything plans afresh)."""
+    _PLAN_CACHE.clear()
+    _ROOT_PLANS.clear()
+
+
 def _plan_for(roots, budget=None, stream_results=False):
+    known = _ROOT_PLANS.get(roots[0]) if len(roots) == 1 else None
+    if known is not None and (hit := known.get((budget, stream_results))) is not None:
+        return hit
     key, arrays = _structure(roots)
     key = (key, budget, stream_results)  # a tighter budget may need a different plan
     plan = _PLAN_CACHE.get(key)
@@ -628,6 +644,8 @@ def _plan_for(roots, budget=None, stream_results=False):
             _PLAN_CACHE.popitem(last=False)
     else:
         _PLAN_CACHE.move_to_end(key)
+    if len(roots) == 1:
+        _ROOT_PLANS.setdefault(roots[0], {})[budget, stream_results] = (plan, arrays)
     return plan, arrays
 
 

@@ -12,7 +12,7 @@ import string
 
 import numpy as np
 
-from .sop import Axis, shift_axes
+from .sop import Axis
 
 __all__ = ["View", "Contract", "Zeros", "Accumulate", "Reshape", "ChunkLoop", "result_labels",
            "ViewRecipe", "layout", "run_steps"]
@@ -397,16 +397,18 @@ class Accumulate:
 
 class ChunkLoop:
     """Runs a sliced term's further chunks of one shape: the steps of its first chunk again,
-    with the views of inputs and the region of the output moved by each chunk's offsets.
-    Everything else (matmul layouts, value slots) is reused, so the loop allocates nothing
-    that grows with the number of chunks."""
+    with the views of inputs and the region of the output moved to each chunk. A moved view
+    is a slice of one view taken over all of the group's chunks, once per run. Everything
+    else (matmul layouts, value slots) is reused, so the loop allocates nothing that grows
+    with the number of chunks."""
 
     __slots__ = ("body", "moved", "starts", "frees", "peak", "positions", "reads")
 
     def __init__(self, body, moved, starts: dict[int, range]):
         self.body = tuple(body)
-        # per body step: the (axes, source shape, sizes) of the view it takes (a View's of
-        # its source, an Accumulate's of its target) when the sliced labels move it, or None
+        # per body step, when the sliced labels move the view it takes (a View's of its
+        # source, an Accumulate's of its target): the view over every chunk of the group,
+        # and per sliced label it has, its axis in that view and its size in a chunk
         self.moved = tuple(moved)
         self.starts = starts  # per sliced label: the starts of this group's chunks
         self.frees: tuple = ()  # per body step, values to drop: set once lifetimes are known
@@ -420,20 +422,25 @@ class ChunkLoop:
         return math.prod(len(r) for r in self.starts.values()) - 1
 
     def run(self, env, bar=None):
+        whole = [None if moved is None else moved[0](
+            env[step.src if isinstance(step, View) else step.target])
+            for step, moved in zip(self.body, self.moved)]
         labels, ranges = list(self.starts), list(self.starts.values())
         first = [r[0] for r in ranges]
         for combo in itertools.islice(itertools.product(*ranges), 1, None):
-            deltas = {ix: start - f for ix, start, f in zip(labels, combo, first)}
-            for step, moved, dead in zip(self.body, self.moved, self.frees):
+            delta = {ix: start - f for ix, start, f in zip(labels, combo, first)}
+            for step, moved, view, dead in zip(self.body, self.moved, whole, self.frees):
                 if moved is None:
                     step.run(env)
                 else:
-                    axes, shape, sizes = moved
-                    recipe = ViewRecipe(shift_axes(axes, deltas), shape, sizes)
+                    index = [slice(None)] * view.ndim
+                    for axis, ix, size in moved[1]:
+                        index[axis] = slice(delta[ix], delta[ix] + size)
                     if isinstance(step, View):
-                        env[step.out] = recipe(env[step.src])
+                        env[step.out] = view[tuple(index)]
                     else:
-                        step.add(env, recipe)
+                        region = view[tuple(index)]
+                        step.add(env, lambda _target, region=region: region)
                 for value in dead:
                     env[value] = None
             if bar is not None:

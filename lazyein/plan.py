@@ -192,9 +192,12 @@ class _Builder:
         terms = self.lowering.lower(node)
         nbytes = node.size * node.dtype.itemsize
         # slicings name labels by rank (see `term_labels`): the same in every lowering
-        sliced = [tuple((term_labels(t)[rank], block) for rank, block in spec)
-                  if (spec := self.slicing.get((node, k))) else None
-                  for k, t in enumerate(terms)]
+        sliced = []
+        for k, t in enumerate(terms):
+            blocks = dict(_windowed(t))
+            for rank, block in self.slicing.get((node, k), ()):
+                blocks.setdefault(term_labels(t)[rank], block)
+            sliced.append(tuple(blocks.items()))
         if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
             # no split or merge of labels expresses this reshape: numpy's reshape of the
             # computed operand (or of the input itself), a view where the strides allow
@@ -252,9 +255,9 @@ class _Builder:
             for k in range(begin, len(self.steps)):
                 step = self.steps[k]
                 if isinstance(step, View) and step.out in self.fresh_views:
-                    moved.append(self.fresh_views[step.out] + (first.sizes,))
+                    moved.append(_moving(*self.fresh_views[step.out], first.sizes, group))
                 elif isinstance(step, Accumulate) and k == len(self.steps) - 1:
-                    moved.append((first.out, self.shape[target], first.sizes))
+                    moved.append(_moving(first.out, self.shape[target], first.sizes, group))
                 elif any(v in per_chunk for v in _reads(step)):
                     moved.append(None)
                 else:
@@ -407,6 +410,28 @@ def _flops(arg_labels, result, sizes) -> int:
     labels = set().union(*map(set, arg_labels))
     inner = bool(labels - set(result))
     return opt_einsum.helpers.flop_count(labels, inner, len(arg_labels), sizes)
+
+
+def _moving(axes, shape, sizes, group):
+    """What a chunk loop needs to move a view of a group's first chunk to each chunk: the
+    view over every chunk of the group (labels over their whole extent), and per sliced
+    label, its axis in that view and its size in a chunk."""
+    extent = {ix: starts[-1] - starts[0] + size for ix, (starts, size) in group.items()}
+    recipe = ViewRecipe(axes, shape, {**sizes, **extent})
+    return recipe, tuple((recipe.labels.index(ix), ix, size)
+                         for ix, (_, size) in group.items() if ix in recipe.labels)
+
+
+def _windowed(term: Term) -> tuple[tuple[int, int], ...]:
+    """A term contracting a window (a convolution) loops over the window's summed labels,
+    one kernel offset at a time: each offset is one matrix product of strided views, which
+    beats copying the overlapping patches out for a single product (im2col) many times."""
+    if len(term.factors) < 2:
+        return ()
+    kept = set(axis_labels(term.out))
+    return tuple(dict.fromkeys((s.label, 1) for f in term.factors for ax in f.axes
+                               if ax.steps is not None for s in ax.subs
+                               if s.label not in kept and term.sizes[s.label] > 1))
 
 
 def _describe_blocks(term: Term, blocks) -> tuple[str, ...]:

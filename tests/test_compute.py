@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import lazyein as le
-from lazyein.api import _PLAN_CACHE, parse_bytes
+from lazyein.api import _PLAN_CACHE, clear_plan_cache, parse_bytes
 from lazyein.testing import traced_working_bytes
 
 rng = np.random.default_rng(3)
@@ -56,7 +56,7 @@ def test_compute_many_shares_work_and_matches_single_computes():
 
 
 def test_plans_are_cached_by_structure_not_by_data():
-    _PLAN_CACHE.clear()
+    clear_plan_cache()
     for _ in range(3):
         arrays = [rng.normal(size=(10, 10)) for _ in range(3)]
         got = le.lazy_einsum("ij,jk,kl->il", *arrays).compute()
@@ -65,6 +65,15 @@ def test_plans_are_cached_by_structure_not_by_data():
     le.lazy_einsum("ij,jk,kl->il", *[np.ones((10, 11)), np.ones((11, 10)), np.ones((10, 10))])\
         .compute()
     assert len(_PLAN_CACHE) == 2
+
+
+def test_an_expression_computed_again_is_not_walked_again(monkeypatch):
+    a = le.lazy(rng.normal(size=(4, 4)))
+    t = (a @ a + a).T
+    first = t.compute()
+    monkeypatch.setattr(le.api, "_structure", None)  # any walk of the graph would fail
+    np.testing.assert_array_equal(t.compute(), first)
+    assert t.explain() is t.explain()
 
 
 def test_the_cache_holds_no_user_arrays():
