@@ -444,7 +444,7 @@ def moveaxis(a, source, destination) -> LazyTensor:
     order = [i for i in range(n) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return transpose(LazyTensor(x), order)
+    return LazyTensor(_einsum_node(x, [tuple(range(n))], order))  # a valid permutation
 
 
 def swapaxes(a, axis1, axis2) -> LazyTensor:
@@ -486,9 +486,13 @@ def pad(a, pad_width, mode="constant", constant_values=0) -> LazyTensor:
     widths = _per_axis_pairs(pad_width, n, "pad_width", integer=True)
     if any(w < 0 for pair in widths for w in pair):
         raise ShapeError(f"pad: widths must be >= 0, got {pad_width!r}")
-    values = _per_axis_pairs(constant_values, n, "constant_values", integer=False)
-    with np.errstate(all="ignore"):  # cast as np.pad casts: 0.5 pads an int array with 0
-        constants = tuple(tuple(_cast_constant(v, x.dtype) for v in pair) for pair in values)
+    if type(constant_values) is int and constant_values == 0:  # the usual zeros, quickly
+        zero = _ZEROS.get(x.dtype) or _ZEROS.setdefault(x.dtype, _cast_constant(0, x.dtype))
+        constants = ((zero, zero),) * n
+    else:
+        values = _per_axis_pairs(constant_values, n, "constant_values", integer=False)
+        with np.errstate(all="ignore"):  # cast as np.pad casts: 0.5 pads an int array with 0
+            constants = tuple(tuple(_cast_constant(v, x.dtype) for v in pair) for pair in values)
     return LazyTensor(Node(Op.PAD, (x,), (widths, constants)))
 
 
@@ -747,6 +751,9 @@ def _node(x, weak: bool = True) -> Node:
     return Node(Op.LEAF, arg=Leaf(_as_array(x)))
 
 
+_ZEROS: dict[np.dtype, object] = {}
+
+
 def _cast_constant(value, dtype):
     if isinstance(value, int) and not isinstance(value, bool):
         return np.array(value, dtype=dtype).item()  # out of range raises, as np.pad does
@@ -805,6 +812,8 @@ def _count(value, what) -> int:
 
 
 def _axis(axis, ndim, where) -> int:
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, quickly
+        return axis % ndim
     axis = _integer(axis, f"{where} axis")
     if not -ndim <= axis < ndim:
         raise ShapeError(f"{where}: axis {axis} is out of bounds for {ndim} dimension(s)")
@@ -812,6 +821,8 @@ def _axis(axis, ndim, where) -> int:
 
 
 def _int_sequence(value, what) -> list:
+    if type(value) is int:
+        return [value]
     if isinstance(value, numbers.Integral) or hasattr(value, "__index__") and \
             not isinstance(value, (list, tuple, np.ndarray)):
         return [value]
@@ -832,6 +843,13 @@ def _normalize_axes(axis, ndim, where) -> set[int]:
 
 def _per_axis_pairs(value, ndim, what, integer) -> tuple[tuple, ...]:
     """numpy's ``pad_width`` forms: x, (x,), (before, after), or one pair per axis."""
+    kinds = (int,) if integer else (int, float)
+    if type(value) in kinds:  # the common forms, without numpy's broadcasting machinery
+        return ((value, value),) * ndim
+    if (isinstance(value, (tuple, list)) and len(value) == ndim and all(
+            isinstance(p, (tuple, list)) and len(p) == 2 and type(p[0]) in kinds
+            and type(p[1]) in kinds for p in value)):
+        return tuple((p[0], p[1]) for p in value)
     array = np.asarray(value, dtype=object if not integer else None)
     if integer:
         if array.dtype.kind not in "iu" and array.size:

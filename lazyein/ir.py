@@ -117,7 +117,10 @@ def _einsum(src, arg):
             if sizes.get(ix, 1) == 1:
                 sizes[ix] = d
             assert d in (1, sizes[ix]), f"label {ix} sizes {d} and {sizes[ix]}"
-    dtype = np.result_type(*(promotable(s) for s in src)) if src else np.float64
+    if len(src) == 1:  # a transposition, a trace, a sum: the operand's own dtype
+        dtype = src[0].dtype
+    else:
+        dtype = np.result_type(*(promotable(s) for s in src)) if src else np.float64
     return tuple(sizes[ix] for ix in output), dtype
 
 
