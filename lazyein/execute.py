@@ -307,17 +307,18 @@ def layout(shape, dtype, strides=None) -> np.ndarray:
 
 
 class Zeros:
-    """``env[out] = zeros(shape, dtype)``: a result buffer that terms accumulate into."""
+    """``env[out] = zeros(shape, dtype)``: a result buffer that terms accumulate into; left
+    unfilled (`fill` false) when the first term written into it covers all of it."""
 
-    __slots__ = ("out", "shape", "dtype")
+    __slots__ = ("out", "shape", "dtype", "fill")
 
     def __init__(self, out, shape, dtype):
-        self.out, self.shape, self.dtype = out, shape, dtype
+        self.out, self.shape, self.dtype, self.fill = out, shape, dtype, True
 
     def run(self, env):
         if env[self.out] is None:
-            env[self.out] = np.zeros(self.shape, self.dtype)
-        else:  # a buffer the caller supplied (a scratch memmap for out=)
+            env[self.out] = (np.zeros if self.fill else np.empty)(self.shape, self.dtype)
+        elif self.fill:  # a buffer the caller supplied (a scratch memmap for out=)
             env[self.out][...] = 0
 
 
@@ -342,9 +343,11 @@ class Accumulate:
     """``region of env[target] += coeff * env[src]``, broadcasting labels `src` lacks."""
 
     __slots__ = ("target", "src", "coeff", "region", "perm", "expand", "dtype", "slabs",
-                 "scratch")
+                 "scratch", "assign")
 
-    def __init__(self, target, src, labels, coeff, region: ViewRecipe, sizes, dtype):
+    def __init__(self, target, src, labels, coeff, region: ViewRecipe, sizes, dtype,
+                 assign=False):
+        self.assign = assign  # the first write into an unfilled buffer: copy, do not add
         if np.dtype(dtype).kind in "biu":
             # integer results wrap as numpy's do: -1 in uint8 arithmetic is 255
             with np.errstate(all="ignore"):
@@ -392,7 +395,10 @@ class Accumulate:
         if self.src is not None and self.coeff != 1:
             # scaled in the result's dtype: float32 / 1.5 into a float64 result
             value = np.multiply(value, self.coeff, dtype=self.dtype, casting="unsafe")
-        np.add(region, value, out=region, casting="unsafe")
+        if self.assign:
+            np.copyto(region, value, casting="unsafe")
+        else:
+            np.add(region, value, out=region, casting="unsafe")
 
 
 class ChunkLoop:

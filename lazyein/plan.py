@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -224,17 +225,22 @@ class _Builder:
                 self.accumulate(out, value, labels, term)
         else:
             out = self.zeros(node)
+            buffer = self.steps[-1]
             for k, (term, blocks) in enumerate(zip(terms, sliced)):
                 report = self.new_report(node, k, term)
                 if blocks:
-                    self.contract_sliced(term, blocks, out, into, report)
+                    # a lone term's first chunk may fill the whole buffer: it is written,
+                    # not added, and the buffer need not be zeroed first
+                    self.contract_sliced(term, blocks, out, into, report,
+                                         buffer if len(terms) == 1 else None)
                 else:
                     value, labels = self.contract_term(term, into, report)
                     self.accumulate(out, value, labels, term)
         self.evaluated[node] = out
         return out
 
-    def contract_sliced(self, term: Term, blocks, target: int, into: str, report: int):
+    def contract_sliced(self, term: Term, blocks, target: int, into: str, report: int,
+                        unfilled: Zeros | None = None):
         """Emit `term` chunk by chunk into `target`: for each group of chunks of one shape,
         the first chunk's steps, then a `ChunkLoop` that repeats those of them that depend
         on the sliced labels for the group's other chunks. The rest (views and products of
@@ -246,7 +252,12 @@ class _Builder:
                                     for ix, (starts, size) in group.items()})
             begin = len(self.steps)
             value, labels = self.contract_term(first, into, report, count, fresh=sliced)
-            self.accumulate(target, value, labels, first)
+            written = self.accumulate(target, value, labels, first, assign=unfilled is not None)
+            if written.assign and written.region.identity:
+                unfilled.fill = False
+            elif written.assign:
+                written.assign = False  # a part of the buffer: zeros around it
+            unfilled = None
             n = math.prod(len(starts) for starts, _ in group.values())
             count += n
             if n == 1:
@@ -265,7 +276,11 @@ class _Builder:
                 positions.append(k)
                 if getattr(step, "out", None) is not None:
                     per_chunk.add(step.out)
-            loop = ChunkLoop([self.steps[k] for k in positions], moved,
+            body = [self.steps[k] for k in positions]
+            if body[-1].assign:  # later chunks add to what the first one wrote
+                body[-1] = copy.copy(body[-1])
+                body[-1].assign = False
+            loop = ChunkLoop(body, moved,
                              {ix: starts for ix, (starts, _) in group.items()})
             loop.positions = tuple(positions)
             loop.reads = tuple(dict.fromkeys(v for k in positions for v in _reads(self.steps[k])
@@ -301,12 +316,13 @@ class _Builder:
                 and all(s.offset == 0 and term.sizes[s.label] == s.dim for s in subs)
                 and tuple(labels) == tuple(s.label for s in subs))
 
-    def accumulate(self, target: int, value, labels, term: Term):
+    def accumulate(self, target: int, value, labels, term: Term, assign=False) -> Accumulate:
         region = ViewRecipe(term.out, self.shape[target], term.sizes)
         step = Accumulate(target, value, labels, term.coeff, region, term.sizes,
-                          self.dtype[target])
+                          self.dtype[target], assign)
         moved = 3 * _bytes(region.labels, term.sizes, self.dtype[target])  # read, read, write
         self.push(step, step.scratch, moved / _BANDWIDTH)
+        return step
 
     def source(self, node: Node) -> int:
         if node.op is Op.LEAF or node in self.slot:
