@@ -268,6 +268,11 @@ class Lowering:
         """einsum(.., a + b, ..) = einsum(.., a, ..) + einsum(.., b, ..), with each operand's
         placement (offsets, diagonals, split axes) tied to the einsum's labels"""
         term_lists = [self.operand(s, node) for s in node.src]
+        (labels, *more), output = node.arg
+        if not more and len(set(labels)) == len(labels) == len(output):
+            # a transposition moves the output axes of each term, and ties nothing
+            order = [labels.index(ix) for ix in output]
+            return [t._replace(out=tuple(t.out[k] for k in order)) for t in term_lists[0]]
         dense = self._computed_first(node, term_lists)
         while True:
             lists = [self.dense(s) if i in dense else term_lists[i]

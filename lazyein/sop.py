@@ -146,6 +146,8 @@ def _canonical_keys(term: Term):
 def merge_terms(terms) -> list[Term]:
     """Add the coefficients of terms equal up to a renaming of labels and the order of
     factors; drop terms whose coefficient becomes exactly zero."""
+    if len(terms) == 1:  # nothing to merge with
+        return [t for t in terms if t.coeff != 0]
     merged: dict = {}
     for t in terms:
         key = min(_canonical_keys(t))
