@@ -243,6 +243,8 @@ class Contract:
         else:  # broadcast: each batch label an axis, 1 on the side that lacks it
             bx = tuple(sizes[ix] if ix in lx else 1 for ix in batch)
             by = tuple(sizes[ix] if ix in ly else 1 for ix in batch)
+        if bx == by == (1,) * len(bx):  # no batch at all: plain 2-D matmul takes BLAS's path
+            bx = by = ()
         px = [lx.index(ix) for ix in batch + left + con if ix in lx]
         py = [ly.index(ix) for ix in batch + con + right if ix in ly]
         mx, my = bx + (nl, nc), by + (nc, nr)
