@@ -21,8 +21,8 @@ from pathlib import Path
 # numpy, and so BLAS, is imported only after --threads is applied: BLAS reads its thread
 # count from the environment once, when it loads
 HERE = Path(__file__).resolve().parent
-MODULES = ("bench_overhead", "bench_attention", "bench_problem2", "bench_problem1", "bench_chain",
-           "bench_sums")
+MODULES = ("bench_overhead", "bench_attention", "bench_problem2", "bench_problem1",
+           "bench_problem4", "bench_chain", "bench_sums")
 README = HERE.parent / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
