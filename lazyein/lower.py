@@ -237,12 +237,33 @@ class Lowering:
             return self.dense(node)
 
     def _reshape_term(self, term: Term, shape, target) -> Term:
+        term = self._spanning(term, shape, target)
         while True:
             try:
                 return _regroup(term, shape, target)
             except _SplitFirst as split:
                 size = term.sizes[split.label]
                 term = self._split_label(term, split.label, (split.first, size // split.first))
+
+    def _spanning(self, term: Term, shape, target) -> Term:
+        """`term` with each output axis that a reshape merges with others written as subs
+        spanning the whole axis (mixed radix over its length): a single index (a stacked
+        slice) becomes a label of size 1 at that offset, and a placed range (a pad's) one
+        label at its offset; merged, they are the offsets of sub-ranges of the new axis."""
+        merged = _merged_axes(shape, target)
+        out, sizes = list(term.out), dict(term.sizes)
+        for i in merged:
+            ax, n = out[i], shape[i]
+            if ax.steps is not None or (ax.start == 0 and ax.length == n):
+                continue  # a window, refused later; or already spanning
+            if not ax.subs:
+                pin = self.fresh()
+                sizes[pin] = 1
+                out[i] = Axis(0, (Sub(pin, n, ax.start),))
+            elif len(ax.subs) == 1:
+                (sub,) = ax.subs
+                out[i] = Axis(0, (sub._replace(dim=n, offset=ax.start + sub.offset),))
+        return term._replace(out=tuple(out), sizes=sizes)
 
     def _split_label(self, term: Term, label: int, dims) -> Term:
         """Replace `label` by labels of sizes `dims` (C order) wherever it appears."""
@@ -286,6 +307,44 @@ class Lowering:
                     node.src[e.operand], f"as operand {e.operand} of {len(node.src)}, its "
                     "placement (sliced or merged axes) has no strided view against the others")
                 dense.add(e.operand)
+
+    def _split_across_merges(self, node: Node, terms: list[Term], letter_size) -> list[Term]:
+        """Where a plain label meets a merged axis (a kron's) across an einsum letter and its
+        own term places it on other axes too (an eye's diagonal), split it in that whole term
+        to match, so that every axis it indexes is merged alike: ``kron(A, B) @ eye(n)``
+        then costs nothing, where splitting one axis alone would have no strided view."""
+        inputs, _ = node.arg
+        while True:
+            occurrences = defaultdict(list)
+            for i, (t, labels, src) in enumerate(zip(terms, inputs, node.src)):
+                for ax, letter, d in zip(t.out, labels, src.shape):
+                    if d != 1:
+                        occurrences[letter].append((i, ax))
+            for letter, occ in occurrences.items():
+                n = letter_size[letter]
+                pattern = next((ax for _, ax in occ if len(ax.subs) > 1 and ax.steps is None
+                                and ax.start == 0 and ax.length == n), None)
+                if pattern is None:
+                    continue
+                for i, ax in occ:
+                    if len(ax.subs) != 1 or ax.steps is not None or ax.start:
+                        continue
+                    (sub,) = ax.subs
+                    elsewhere = any(s.label == sub.label for o in terms[i].out if o is not ax
+                                    for s in o.subs)
+                    if sub.dim == n and not sub.offset and terms[i].sizes[sub.label] == n \
+                            and elsewhere:
+                        try:
+                            terms[i] = self._split_label(terms[i], sub.label,
+                                                         [s.dim for s in pattern.subs])
+                        except _NoView:
+                            continue
+                        break
+                else:
+                    continue
+                break
+            else:
+                return terms
 
     def _tie_window(self, terms, occ, sizes, substitute) -> Axis:
         """One einsum letter indexed by a window axis (``x = u + a``) in one operand: every
@@ -367,7 +426,7 @@ class Lowering:
                 letter_size[ix] = max(letter_size.get(ix, 1), d)
         if 0 in letter_size.values():
             return None
-        terms = [self.renamed(t) for t in combo]
+        terms = self._split_across_merges(node, [self.renamed(t) for t in combo], letter_size)
         coeff = math.prod(t.coeff for t in terms)
         dtype = np.result_type(*(t.dtype for t in terms)) if terms else np.dtype(bool)
         sizes = {ix: d for t in terms for ix, d in t.sizes.items()}
@@ -414,15 +473,17 @@ class Lowering:
                 continue
             i0, pattern = merged[0]
             dims = [s.dim for s in pattern.subs]
-            if pattern.start != 0 or pattern.length != n or not _whole(pattern, sizes):
+            if pattern.start != 0 or pattern.length != n:
                 raise _NeedsDense(i0)
             parts = parts_of[letter] = [self.fresh() for _ in dims]
             sizes.update(zip(parts, dims))
             for i, ax in occ:
                 if len(ax.subs) > 1:
-                    if [s.dim for s in ax.subs] != dims or ax.start or not _whole(ax, sizes):
+                    if [s.dim for s in ax.subs] != dims or ax.start:
                         raise _NeedsDense(i)
-                    ties += [(s.label, x, 0) for s, x in zip(ax.subs, parts)]
+                    # each part of the letter ties to a sub, which may cover a sub-range
+                    # of it (a kron's offset eye, a reshaped pad): the tie restricts it
+                    ties += [(s.label, x, s.offset) for s, x in zip(ax.subs, parts)]
                     continue
                 # a plain axis across from merged ones is split to match: a free view
                 a = ax.subs[0].label
@@ -570,6 +631,25 @@ def _solve(ties, sizes, fresh):
         for ix, d in members:
             moved[ix] = (u, lo + d)
     return new_sizes, moved
+
+
+def _merged_axes(shape, target) -> set[int]:
+    """The axes of `shape` that a reshape to `target` groups with others."""
+    merged, old, new = set(), [i for i, d in enumerate(shape) if d != 1], \
+        [j for j, d in enumerate(target) if d != 1]
+    while old and new:
+        o = [old.pop(0)]
+        po, pn, taken = shape[o[0]], target[new.pop(0)], 1
+        while po != pn:
+            if po < pn:
+                o.append(old.pop(0))
+                po *= shape[o[-1]]
+            else:
+                taken += 1
+                pn *= target[new.pop(0)]
+        if len(o) > 1 or taken > 1:
+            merged.update(o)
+    return merged
 
 
 def _regroup(term: Term, shape, target) -> Term:
