@@ -16,7 +16,7 @@ import numpy as np
 
 from .budget import plan_within
 from .errors import ShapeError, SubscriptError
-from .execute import SLAB_BYTES, run_steps
+from .execute import SLAB_BYTES, ChunkLoop, run_steps
 from .ir import Leaf, Node, Op, toposort
 from .plan import Plan
 from .printing import describe_op
@@ -695,7 +695,9 @@ def _chunk_ends(plan: Plan) -> list[bool]:
     unchunked plan is one chunk, ended by its last step)."""
     last = {}
     for k, (term, chunk) in enumerate(zip(plan.step_terms, plan.step_chunks)):
-        if term is not None and plan.terms[term].num_chunks > 1:
+        # a chunk loop counts its own chunks as it runs them
+        if term is not None and plan.terms[term].num_chunks > 1 and \
+                not isinstance(plan.steps[k], ChunkLoop):
             last[term, chunk] = k
     ends = [False] * len(plan.steps)
     for k in last.values() if last else [len(plan.steps) - 1] if plan.steps else []:

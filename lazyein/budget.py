@@ -16,7 +16,7 @@ import math
 
 from .errors import MemoryBudgetError
 from .ir import Node, Op
-from .plan import Plan, _build, _Builder, _close_loops, _lifetimes, _peak_bytes
+from .plan import Plan, _build, _Builder, _close_loops, _lifetimes, _peak_bytes, _windowed
 from .printing import format_bytes
 from .sop import Term, term_labels
 
@@ -30,45 +30,57 @@ MAX_CHUNKS = 4096
 def plan_within(roots: tuple[Node, ...], budget: int | None, stream_results=False) -> Plan:
     """The fastest plan found whose peak working memory is at most `budget` bytes.
 
+    Each term whose steps overflow the budget is sliced to fit in what the rest of the plan
+    leaves it (its allowance), the fastest way that fits; terms run one after another, so
+    they are planned independently, and the plan is rebuilt until it fits (a slicing can
+    move what is alive around other terms, so a few rounds may be needed).
+
     Raises:
         MemoryBudgetError: no plan fits; the message names the smallest budget that does.
     """
     plan, profile = _build(roots, None, stream_results, budget)
     if budget is None or plan.peak_bytes <= budget:
         return plan
+    best = plan  # the smallest plan built so far: what the error names
     slicing: dict[tuple[Node, int], tuple] = {}
     samples = _Samples()
-    stuck = False
-    for _ in range(4 + 4 * len(profile.report_terms)):
-        owners = [r for r in profile.by_report if r is not None and profile.by_report[r]]
-        if not owners:
-            stuck = True  # what fills the peak belongs to no term: results of sub-expressions
+    for _ in range(_ROUNDS):
+        changed = False
+        for r, (total, own) in profile.worst.items():
+            if total <= budget:
+                continue
+            node, k, term = profile.report_terms[r]
+            choice = (samples.best(term, node.shape, budget - (total - own))
+                      or samples.smallest(term, node.shape))
+            if slicing.get((node, k)) != choice:
+                slicing[node, k] = choice
+                changed = True
+        if not changed:
             break
-        owner = max(owners, key=profile.by_report.get)
-        node, k, term = profile.report_terms[owner]
-        outside = plan.peak_bytes - profile.by_report[owner]
-        choice = samples.best(term, budget - outside)
-        if choice is None or choice == slicing.get((node, k)):
-            stuck = True
-            slicing[node, k] = samples.smallest(term)
-            plan, profile = _build(roots, slicing, stream_results, budget)
-            break
-        slicing[node, k] = choice
         plan, profile = _build(roots, slicing, stream_results, budget)
+        if plan.peak_bytes < best.peak_bytes:
+            best = plan
         if plan.peak_bytes <= budget:
             return plan
-    if not stuck:  # out of rounds: the most sliced form of every term that does not fit
-        for r, (node, k, term) in enumerate(profile.report_terms):
-            if profile.by_report.get(r):
-                slicing[node, k] = samples.smallest(term)
+    if best.peak_bytes > budget:
+        # every overflowing term at its smallest: the least memory these terms can take
+        for r, (total, _) in profile.worst.items():
+            if total > budget:
+                node, k, term = profile.report_terms[r]
+                slicing[node, k] = samples.smallest(term, node.shape)
         plan, profile = _build(roots, slicing, stream_results, budget)
-    if plan.peak_bytes <= budget:
-        return plan
+        best = plan if plan.peak_bytes < best.peak_bytes else best
+    if best.peak_bytes <= budget:
+        return best
     raise MemoryBudgetError(
         f"no plan fits in max_bytes={budget:,} ({format_bytes(budget)}): the smallest plan "
-        f"lazyein finds needs {plan.peak_bytes:,} bytes ({format_bytes(plan.peak_bytes)}) of "
-        f"working memory, {_what_needs_it(plan)}; pass max_bytes >= {plan.peak_bytes:,}",
-        plan.peak_bytes)
+        f"lazyein finds needs {best.peak_bytes:,} bytes ({format_bytes(best.peak_bytes)}) of "
+        f"working memory, {_what_needs_it(best)}; pass max_bytes >= {best.peak_bytes:,}",
+        best.peak_bytes)
+
+
+# rebuilds of the whole plan before giving up: slicing one term rarely moves another's peak
+_ROUNDS = 4
 
 
 def _what_needs_it(plan: Plan) -> str:
@@ -86,68 +98,91 @@ class _Samples:
         self.paths: dict = {}   # opt_einsum's orders, shared by all samples
         self.cache: dict = {}
 
-    def measure(self, term: Term, spec: tuple) -> tuple[int, float]:
-        """(peak bytes, modelled seconds) of `term` run sliced as `spec` (ranks, blocks)."""
-        key = (id(term), spec)
+    def measure(self, term: Term, shape, spec: tuple) -> tuple[int, float]:
+        """(peak bytes, modelled seconds) of `term`, written into an array of `shape`, run
+        sliced as `spec`: ``(blocks, whole_order)``, blocks as ``(rank, block)`` pairs (see
+        `plan._Builder`)."""
+        key = (_shape_key(term), shape, spec)
         if (hit := self.cache.get(key)) is not None:
             return hit
+        ranks, whole_order = spec
         order = term_labels(term)
-        blocks = tuple((order[rank], block) for rank, block in spec)
+        blocks = dict(_windowed(term))
+        for rank, block in ranks:
+            blocks.setdefault(order[rank], block)
         sources = list(dict.fromkeys(f.source for f in term.factors))
         builder = _Builder(sources, given=[s for s in sources if s.op is not Op.LEAF])
         builder.paths = self.paths
-        shape = tuple(ax.start + ax.length for ax in term.out)  # the target is not counted
         target = builder.emit(lambda v: _Target(v), term.dtype, 0, shape=shape)
         report = builder.new_report(None, 0)
         if blocks:
-            builder.contract_sliced(term, blocks, target, "", report)
+            builder.contract_sliced(term, tuple(blocks.items()), target, "", report,
+                                    whole_order=whole_order)
         else:
             value, labels = builder.contract_term(term, "", report)
             builder.accumulate(target, value, labels, term)
         frees, kept = _lifetimes(builder.steps, (target,), len(sources))
         _close_loops(builder, frees)
         peak = _peak_bytes(builder, frees, kept)[0]
-        seconds = sum(builder.seconds)
-        self.cache[key] = (peak, seconds)
-        return peak, seconds
+        self.cache[key] = (peak, sum(builder.seconds))
+        return self.cache[key]
 
     def families(self, term: Term, labels: int):
-        """Slicings of `labels` (1 or 2) labels of `term`, one family per choice of labels,
-        each ordered from fewest chunks to most: ranges of one label, or of two labels cut
-        into the same number of parts."""
+        """Slicings of `labels` (1 or 2) labels of `term`, one family per choice of labels
+        and of contraction order, each ordered from fewest chunks to most: ranges of one
+        label, or of two labels cut into the same number of parts."""
         order = term_labels(term)
         ranks = [r for r, ix in enumerate(order) if term.sizes[ix] > 1]
-        if labels == 1:
-            for rank in ranks:
-                n = term.sizes[order[rank]]
-                yield [((rank, block),) for block in _blocks(n, MAX_CHUNKS)]
-            return
-        limit = math.isqrt(MAX_CHUNKS)
-        for i, a in enumerate(ranks):
-            for b in ranks[i + 1:]:
-                na, nb = term.sizes[order[a]], term.sizes[order[b]]
-                parts = range(2, min(na, nb, limit) + 1)
-                yield [((a, -(-na // p)), (b, -(-nb // p))) for p in parts]
+        for whole_order in (False, True):
+            if labels == 1:
+                for rank in ranks:
+                    n = term.sizes[order[rank]]
+                    yield [(((rank, block),), whole_order) for block in _blocks(n, MAX_CHUNKS)]
+                continue
+            limit = math.isqrt(MAX_CHUNKS)
+            for i, a in enumerate(ranks):
+                for b in ranks[i + 1:]:
+                    na, nb = term.sizes[order[a]], term.sizes[order[b]]
+                    yield [(((a, -(-na // p)), (b, -(-nb // p))), whole_order)
+                           for p in range(2, min(na, nb, limit) + 1)]
 
-    def best(self, term: Term, allowance: int) -> tuple | None:
-        """The fastest slicing of `term` whose sample peaks at most `allowance` bytes: of
-        one label if any fits, else of two."""
+    def best(self, term: Term, shape, allowance: int) -> tuple | None:
+        """The fastest slicing of `term` whose peak is at most `allowance` bytes: of one
+        label if any fits, else of two."""
         for labels in (1, 2):
             found = []
             for family in self.families(term, labels):
                 # peaks fall as chunks shrink: the family's best is the largest that fits
-                fit = _first_fit(family, lambda spec: self.measure(term, spec)[0] <= allowance)
+                fit = _first_fit(family,
+                                 lambda spec: self.measure(term, shape, spec)[0] <= allowance)
                 if fit is not None:
-                    found.append((self.measure(term, fit)[1], fit))
+                    found.append((self.measure(term, shape, fit)[1], fit))
             if found:
                 return min(found)[1]
         return None
 
-    def smallest(self, term: Term) -> tuple:
-        """The slicing of `term` with the lowest peak."""
-        specs = [family[-1] for labels in (1, 2) for family in self.families(term, labels)
-                 if family]
-        return min(specs, key=lambda spec: self.measure(term, spec)) if specs else ()
+    def smallest(self, term: Term, shape) -> tuple:
+        """The slicing of `term` with the lowest peak (no slicing, if nothing lowers it)."""
+        specs = [((), False)] + [family[-1] for labels in (1, 2)
+                                 for family in self.families(term, labels) if family]
+        return min(specs, key=lambda spec: self.measure(term, shape, spec))
+
+
+def _shape_key(term: Term) -> tuple:
+    """What a term's sliced plan depends on: the same for terms alike but for their inputs'
+    data (a sum of many products of equal shapes is priced once)."""
+    names: dict[int, int] = {}
+
+    def axes(ax_list):
+        return tuple((ax.start, ax.steps, tuple((names.setdefault(s.label, len(names)), s.dim,
+                                                 s.offset) for s in ax.subs)) for ax in ax_list)
+
+    same: dict = {}  # which factors view one source: their views may be shared
+    sources = tuple((same.setdefault(f.source, len(same)), f.source.shape, f.source.dtype.str,
+                     f.source.op is Op.LEAF and f.source.arg.array.strides, axes(f.axes))
+                    for f in term.factors)
+    return (term.coeff, term.dtype.str, axes(term.out), sources,
+            tuple(sorted((names[ix], n) for ix, n in term.sizes.items() if ix in names)))
 
 
 def _blocks(n: int, limit: int) -> list[int]:

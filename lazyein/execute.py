@@ -132,7 +132,8 @@ class ViewRecipe:
                 steps.setdefault(s.label, []).append((k, st))
         self.labels = tuple(steps)
         shape = tuple(sizes[ix] for ix in steps)
-        self.strided = (tuple(slice(i, i + 1) for i in origin), shape, tuple(steps.values()))
+        self.strided = ((*(slice(i, i + 1) for i in origin), Ellipsis), shape,
+                        tuple(steps.values()))
         self.index = self.split = self.trims = self.diagonal = None
         self.identity = False
 
@@ -441,7 +442,7 @@ class ChunkLoop:
                 if moved is None:
                     step.run(env)
                 else:
-                    index = [slice(None)] * view.ndim
+                    index = [slice(None)] * view.ndim + [Ellipsis]  # 0-d stays an array
                     for axis, ix, size in moved[1]:
                         index[axis] = slice(delta[ix], delta[ix] + size)
                     if isinstance(step, View):

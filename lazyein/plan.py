@@ -193,12 +193,14 @@ class _Builder:
         terms = self.lowering.lower(node)
         nbytes = node.size * node.dtype.itemsize
         # slicings name labels by rank (see `term_labels`): the same in every lowering
-        sliced = []
+        sliced, whole_order = [], []
         for k, t in enumerate(terms):
             blocks = dict(_windowed(t))
-            for rank, block in self.slicing.get((node, k), ()):
+            ranks, whole = self.slicing.get((node, k), ((), False))
+            for rank, block in ranks:
                 blocks.setdefault(term_labels(t)[rank], block)
             sliced.append(tuple(blocks.items()))
+            whole_order.append(whole)
         if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
             # no split or merge of labels expresses this reshape: numpy's reshape of the
             # computed operand (or of the input itself), a view where the strides allow
@@ -232,7 +234,7 @@ class _Builder:
                     # a lone term's first chunk may fill the whole buffer: it is written,
                     # not added, and the buffer need not be zeroed first
                     self.contract_sliced(term, blocks, out, into, report,
-                                         buffer if len(terms) == 1 else None)
+                                         buffer if len(terms) == 1 else None, whole_order[k])
                 else:
                     value, labels = self.contract_term(term, into, report)
                     self.accumulate(out, value, labels, term)
@@ -240,18 +242,23 @@ class _Builder:
         return out
 
     def contract_sliced(self, term: Term, blocks, target: int, into: str, report: int,
-                        unfilled: Zeros | None = None):
+                        unfilled: Zeros | None = None, whole_order: bool = False):
         """Emit `term` chunk by chunk into `target`: for each group of chunks of one shape,
         the first chunk's steps, then a `ChunkLoop` that repeats those of them that depend
         on the sliced labels for the group's other chunks. The rest (views and products of
-        what the sliced labels do not index) runs once: it is hoisted out of the loop."""
+        what the sliced labels do not index) runs once: it is hoisted out of the loop.
+
+        Each chunk is contracted in the order best for its own shapes, or with
+        `whole_order` in the order best for the whole term, which may contract first what
+        no sliced label indexes: then that work is done once for all chunks."""
         sliced = {label for label, _ in blocks}
         count = 0
         for group in chunk_groups(term, blocks):
             first = restrict(term, {ix: (starts[0], starts[0] + size)
                                     for ix, (starts, size) in group.items()})
             begin = len(self.steps)
-            value, labels = self.contract_term(first, into, report, count, fresh=sliced)
+            value, labels = self.contract_term(first, into, report, count, fresh=sliced,
+                                               path_sizes=term.sizes if whole_order else None)
             written = self.accumulate(target, value, labels, first, assign=unfilled is not None)
             if written.assign and written.region.identity:
                 unfilled.fill = False
@@ -265,6 +272,8 @@ class _Builder:
             per_chunk, positions, moved = set(), [], []
             for k in range(begin, len(self.steps)):
                 step = self.steps[k]
+                if self.owners[k][0] != report:
+                    continue  # a node computed in full for a factor: once, before the loop
                 if isinstance(step, View) and step.out in self.fresh_views:
                     moved.append(_moving(*self.fresh_views[step.out], first.sizes, group))
                 elif isinstance(step, Accumulate) and k == len(self.steps) - 1:
@@ -339,7 +348,8 @@ class _Builder:
             hit = self.paths[eq, shapes] = (tuple(path), int(info.opt_cost))
         return hit
 
-    def contract_term(self, term: Term, into: str, report: int, chunk: int = 0, fresh=()):
+    def contract_term(self, term: Term, into: str, report: int, chunk: int = 0, fresh=(),
+                      path_sizes=None):
         """Emit the steps contracting `term`'s factors (chunk `chunk` of the term that
         `report` describes); return the value and its labels (None for a term with no
         factors: a constant). Views indexed by a label in `fresh` (a sliced term's) are
@@ -366,7 +376,7 @@ class _Builder:
         keep = tuple(ix for ix in out_labels if ix in in_factors)
         path = ()
         if len(values) >= 2:
-            path, _ = self.path(values, keep, sizes)
+            path, _ = self.path(values, keep, path_sizes or sizes)
         elif values and set(values[0][1]) != set(keep):
             path = ((0,),)  # a single factor summed over some of its labels
         if chunk == 0:
@@ -520,11 +530,10 @@ def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False,
 
 @dataclass(frozen=True)
 class Profile:
-    """Where a plan's memory peaks, for the budget search: the step, and the bytes alive
-    there by the term report whose steps made them (None: results' buffers and the like)."""
+    """For the budget search: per term report, ``(total, own)`` at the worst moment of its
+    steps (see `_peak_bytes`), and the term each report reports."""
 
-    step: int
-    by_report: dict
+    worst: dict
     report_terms: tuple      # per report: (node, k, term), the k-th term of node's expansion
 
 
@@ -535,7 +544,7 @@ def _build(roots, slicing=None, stream_results=False, budget=None) -> tuple[Plan
     outputs = tuple(builder.evaluate(r, into=f"result {k}") for k, r in enumerate(roots))
     frees, kept = _lifetimes(builder.steps, outputs, len(leaves))
     _close_loops(builder, frees)
-    peak, at, by_report = _peak_bytes(builder, frees, kept)
+    peak, worst = _peak_bytes(builder, frees, kept)
     builder.layout.clear()  # the layouts hold template leaves' strides only, but drop them
     reports = tuple(replace(r, flops=f) for r, f in zip(builder.reports, builder.flops))
     plan = Plan(num_leaves=len(leaves), num_values=len(builder.dtype),
@@ -547,7 +556,7 @@ def _build(roots, slicing=None, stream_results=False, budget=None) -> tuple[Plan
                 step_terms=tuple(t for t, _ in builder.owners),
                 step_chunks=tuple(c for _, c in builder.owners),
                 value_bytes=tuple(builder.alloc), step_scratch=tuple(builder.scratch))
-    return plan, Profile(at, by_report, tuple(builder.report_terms))
+    return plan, Profile(worst, tuple(builder.report_terms))
 
 
 def _close_loops(builder: _Builder, frees):
@@ -607,33 +616,31 @@ def _reads(step) -> tuple[int, ...]:
     return ()
 
 
-def _peak_bytes(builder: _Builder, frees, kept) -> tuple[int, int, dict]:
+def _peak_bytes(builder: _Builder, frees, kept) -> tuple[int, dict]:
     """Most bytes alive at once, results excluded: values the plan holds, plus each step's
     scratch (copies matmul needs for operands no reshape can view, sums taken first, a scaled
-    term before it is added). Also the step where that happens, and who holds what there."""
-    live, peak, at = 0, 0, 0
+    term before it is added).
+
+    Also, per term report, the worst moment while its steps run: ``(total, own)``, the bytes
+    alive then and the part of them its own steps made (the rest it cannot shrink)."""
+    live, peak = 0, 0
+    own: dict = {}        # report -> bytes alive that its steps made
+    made_by: dict = {}    # value -> the report whose step made it
+    worst: dict = {}      # report -> (total, own) at its steps' peak
     for k, (step, scratch, dead) in enumerate(zip(builder.steps, builder.scratch, frees)):
         out = getattr(step, "out", None)
         made = builder.alloc[out] if out is not None and out not in kept else 0
-        if live + made + scratch > peak:
-            peak, at = live + made + scratch, k
-        live += made - sum(builder.alloc[v] for v in dead)
-    # replay up to the peak, to say which term's steps made the bytes alive there
-    creator = {getattr(step, "out", None): k for k, step in enumerate(builder.steps)}
-    alive: set[int] = set()
-    for step, dead in zip(builder.steps[:at], frees[:at]):
-        if getattr(step, "out", None) is not None:
-            alive.add(step.out)
-        alive.difference_update(dead)
-    by_report: dict = {}
-    for v in alive:
-        if v not in kept and builder.alloc[v]:
-            owner = builder.owners[creator[v]][0]
-            by_report[owner] = by_report.get(owner, 0) + builder.alloc[v]
-    step = builder.steps[at] if builder.steps else None
-    if step is not None:
-        out = getattr(step, "out", None)
-        made = builder.alloc[out] if out is not None and out not in kept else 0
-        owner = builder.owners[at][0]
-        by_report[owner] = by_report.get(owner, 0) + made + builder.scratch[at]
-    return peak, at, by_report
+        report = builder.owners[k][0]
+        total = live + made + scratch
+        peak = max(peak, total)
+        if report is not None and total > worst.get(report, (-1, 0))[0]:
+            worst[report] = (total, own.get(report, 0) + made + scratch)
+        if made:
+            made_by[out] = report
+            own[report] = own.get(report, 0) + made
+        live += made
+        for v in dead:
+            if (nbytes := builder.alloc[v]) and v in made_by:
+                live -= nbytes
+                own[made_by[v]] -= nbytes
+    return peak, worst
