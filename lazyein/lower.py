@@ -527,8 +527,12 @@ class Lowering:
         term = map_term(Term(coeff, tuple(factors), tuple(out), sizes, dtype), place)
         used = {s.label for f in term.factors for ax in f.axes for s in ax.subs}
         used |= {s.label for ax in term.out for s in ax.subs}
-        # a tied label that indexes nothing is a sum over a range of ones: its size
-        free = {u for u, _ in moved.values()} - used
+        # a tied label, or a window's, that indexes nothing is a sum over a range of ones:
+        # its size (the copies of a stack summed away count each copy)
+        summed = {u for u, _ in moved.values()}
+        summed |= {s.label for letter, win in windows.items() if letter not in output
+                   for s in map_term(Term(1, (), (win,), sizes), place).out[0].subs}
+        free = summed - used
         coeff = term.coeff * math.prod(sizes[u] for u in free)
         return term._replace(coeff=coeff, sizes={ix: sizes[ix] for ix in used})
 

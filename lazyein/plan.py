@@ -449,15 +449,31 @@ def _moving(axes, shape, sizes, group):
 
 
 def _windowed(term: Term) -> tuple[tuple[int, int], ...]:
-    """A term contracting a window (a convolution) loops over the window's summed labels,
-    one kernel offset at a time: each offset is one matrix product of strided views, which
-    beats copying the overlapping patches out for a single product (im2col) many times."""
-    if len(term.factors) < 2:
-        return ()
+    """Labels a term runs one value at a time because of windows.
+
+    A term contracting a window (a convolution) loops over the window's summed labels, one
+    kernel offset at a time: each offset is one matrix product of strided views, which beats
+    copying the overlapping patches out for a single product (im2col) many times. And a
+    window in the output (``x = u + a``, a transposed convolution) whose labels are not each
+    fixed by another output axis maps several products to one place: all but its largest
+    such label run one value at a time, so that each chunk adds through a view that does not
+    overlap itself."""
+    blocks: dict[int, int] = {}
     kept = set(axis_labels(term.out))
-    return tuple(dict.fromkeys((s.label, 1) for f in term.factors for ax in f.axes
-                               if ax.steps is not None for s in ax.subs
-                               if s.label not in kept and term.sizes[s.label] > 1))
+    if len(term.factors) >= 2:
+        for f in term.factors:
+            for ax in f.axes:
+                if ax.steps is not None:
+                    blocks.update((s.label, 1) for s in ax.subs
+                                  if s.label not in kept and term.sizes[s.label] > 1)
+    for i, ax in enumerate(term.out):
+        if ax.steps is None:
+            continue
+        elsewhere = {s.label for j, o in enumerate(term.out) if j != i for s in o.subs}
+        free = sorted((s.label for s in ax.subs if s.label not in elsewhere),
+                      key=term.sizes.__getitem__)
+        blocks.update((label, 1) for label in free[:-1] if term.sizes[label] > 1)
+    return tuple(blocks.items())
 
 
 def _describe_blocks(term: Term, blocks) -> tuple[str, ...]:
