@@ -266,9 +266,11 @@ class Lowering:
         return term._replace(out=tuple(out), sizes=sizes)
 
     def _split_label(self, term: Term, label: int, dims) -> Term:
-        """Replace `label` by labels of sizes `dims` (C order) wherever it appears."""
+        """Replace `label` by labels of sizes `dims` (C order) wherever it appears. Where it
+        runs over a sub-range of a sub-dimension, that range must be whole blocks of the
+        inner parts: then the outermost part runs over the matching range of blocks."""
         parts = tuple(Sub(self.fresh(), d, 0) for d in dims)
-        size = term.sizes[label]
+        inner = math.prod(dims[1:])
         if any(ax.steps is not None and any(s.label == label for s in ax.subs)
                for ax in (*term.out, *(a for f in term.factors for a in f.axes))):
             raise _NoView  # a window's label moves along its axis: its parts would not
@@ -276,9 +278,10 @@ class Lowering:
         def split(s: Sub):
             if s.label != label:
                 return (s,)
-            if s.dim != size or s.offset != 0:
-                raise _NoView  # a sliced range does not split into a product
-            return parts
+            if s.dim % inner or s.offset % inner:
+                raise _NoView  # a range that is not whole blocks does not split
+            return (parts[0]._replace(dim=s.dim // inner, offset=s.offset // inner),
+                    *parts[1:])
 
         split_term = map_term(term, split)
         sizes = {ix: d for ix, d in term.sizes.items() if ix != label}
@@ -443,19 +446,30 @@ class Lowering:
                     ax = Axis(ax.start, (Sub(pin, 1, 0),))
                 occurrences[letter].append((i, ax))
 
-        def split_everywhere(label, parts, blame):
+        def split_everywhere(label, parts, blame, shift=0):
+            """`label` replaced by `parts` in every factor; with `shift`, the parts cover
+            only ``[shift, shift + their product)`` of the label's range, and each axis it
+            indexes must be that label alone (its start moves by `shift`)."""
             whole = Sub(label, sizes[label], 0)
 
-            def split(s: Sub):
-                if s.label != label:
-                    return (s,)
-                if s != whole:
+            def split(ax: Axis) -> Axis:
+                if not any(s.label == label for s in ax.subs):
+                    return ax
+                if ax.steps is not None or any(s.label == label and s != whole
+                                               for s in ax.subs):
                     raise _NeedsDense(blame)
-                return tuple(Sub(p, sizes[p], 0) for p in parts)
+                if shift or math.prod(sizes[p] for p in parts) != sizes[label]:
+                    if len(ax.subs) != 1:
+                        raise _NeedsDense(blame)
+                    return Axis(ax.start + shift, tuple(Sub(p, sizes[p], 0) for p in parts))
+                return ax._replace(subs=tuple(
+                    q for s in ax.subs
+                    for q in ((Sub(p, sizes[p], 0) for p in parts) if s.label == label else (s,))))
 
-            return list(map_term(Term(1, tuple(factors), (), sizes), split).factors)
+            return [Factor(f.source, tuple(map(split, f.axes))) for f in factors]
 
         parts_of: dict[int, list[int]] = {}
+        starts: dict[int, int] = {}  # letter -> where its merged axes start
         windows: dict[int, Axis] = {}  # letter -> the window axis that indexes it
         substitute: dict[int, tuple[int, Axis]] = {}  # label -> (shift, window): a moved axis
         ties = []  # (label, x, c): label = x - c
@@ -473,13 +487,17 @@ class Lowering:
                 continue
             i0, pattern = merged[0]
             dims = [s.dim for s in pattern.subs]
-            if pattern.start != 0 or pattern.length != n:
+            # the merged axis may cover a sub-range of the letter (a padded kron): then the
+            # other operands' axes are sliced to it before they are split
+            start = pattern.start
+            if start + pattern.length > n:
                 raise _NeedsDense(i0)
+            starts[letter] = start
             parts = parts_of[letter] = [self.fresh() for _ in dims]
             sizes.update(zip(parts, dims))
             for i, ax in occ:
                 if len(ax.subs) > 1:
-                    if [s.dim for s in ax.subs] != dims or ax.start:
+                    if [s.dim for s in ax.subs] != dims or ax.start != start:
                         raise _NeedsDense(i)
                     # each part of the letter ties to a sub, which may cover a sub-range
                     # of it (a kron's offset eye, a reshaped pad): the tie restricts it
@@ -492,7 +510,7 @@ class Lowering:
                     raise _NeedsDense(i0)
                 pieces = [self.fresh() for _ in dims]
                 sizes.update(zip(pieces, dims))
-                factors = split_everywhere(a, pieces, i0)
+                factors = split_everywhere(a, pieces, i0, start)
                 ties += [(p, x, 0) for p, x in zip(pieces, parts)]
 
         if substitute:
@@ -523,7 +541,7 @@ class Lowering:
                 sizes[x] = n
                 out.append(full_axis(x, n))
             else:
-                out.append(Axis(0, tuple(Sub(x, sizes[x], 0) for x in parts)))
+                out.append(Axis(starts.get(letter, 0), tuple(Sub(x, sizes[x], 0) for x in parts)))
         term = map_term(Term(coeff, tuple(factors), tuple(out), sizes, dtype), place)
         used = {s.label for f in term.factors for ax in f.axes for s in ax.subs}
         used |= {s.label for ax in term.out for s in ax.subs}
@@ -694,9 +712,11 @@ def _regroup(term: Term, shape, target) -> Term:
                     taken.append(s)
                     want //= s.dim
                 elif s.dim % want == 0:
-                    if s.offset != 0 or term.sizes[s.label] != s.dim:
+                    # the label's range must be whole blocks of what follows the first part
+                    inner, size = s.dim // want, term.sizes[s.label]
+                    if s.offset % inner or size % inner:
                         raise _NoView
-                    raise _SplitFirst(s.label, want)
+                    raise _SplitFirst(s.label, size // inner)
                 else:
                     raise _NoView
             out[j] = Axis(0, tuple(taken))
