@@ -73,10 +73,11 @@ def mixed_dot(n=250_000, seed=3):
 
 
 def materialized(seed=4):
-    """A reshape that no split or merge of labels expresses: it is computed in full (720 KB),
-    then used in a chain whose product X @ Y (240 KB) does not depend on its rows."""
+    """A reshape that no split or merge of labels expresses (its rows of 100 cut across the
+    201 columns of A): computed in full (720 KB), then used in a chain whose product X @ Y
+    (240 KB) does not depend on its rows."""
     rng = np.random.default_rng(seed)
-    A, B = rng.standard_normal((300, 200)), rng.standard_normal((300, 100))
+    A, B = rng.standard_normal((300, 201)), rng.standard_normal((300, 99))
     X, Y = rng.standard_normal((100, 400)), rng.standard_normal((400, 300))
     t = (le.concatenate([A, B], axis=1).reshape(900, 100) @ X) @ Y
     return t, (np.concatenate([A, B], axis=1).reshape(900, 100) @ X) @ Y
