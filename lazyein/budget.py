@@ -16,7 +16,7 @@ import math
 
 from .errors import MemoryBudgetError
 from .ir import Node, Op
-from .plan import Plan, _build, _Builder, _close_loops, _lifetimes, _peak_bytes, _windowed
+from .plan import Plan, _build, measure_term, term_blocks
 from .printing import format_bytes
 from .sop import Term, term_labels
 
@@ -106,25 +106,9 @@ class _Samples:
         if (hit := self.cache.get(key)) is not None:
             return hit
         ranks, whole_order = spec
-        order = term_labels(term)
-        blocks = dict(_windowed(term))
-        for rank, block in ranks:
-            blocks.setdefault(order[rank], block)
-        sources = list(dict.fromkeys(f.source for f in term.factors))
-        builder = _Builder(sources, given=[s for s in sources if s.op is not Op.LEAF])
-        builder.paths = self.paths
-        target = builder.emit(lambda v: _Target(v), term.dtype, 0, shape=shape)
-        report = builder.new_report(None, 0)
-        if blocks:
-            builder.contract_sliced(term, tuple(blocks.items()), target, "", report,
-                                    whole_order=whole_order)
-        else:
-            value, labels = builder.contract_term(term, "", report)
-            builder.accumulate(target, value, labels, term)
-        frees, kept = _lifetimes(builder.steps, (target,), len(sources))
-        _close_loops(builder, frees)
-        peak = _peak_bytes(builder, frees, kept)[0]
-        self.cache[key] = (peak, sum(builder.seconds))
+        paths = self.paths
+        self.cache[key] = measure_term(term, shape, term_blocks(term, shape, ranks, paths),
+                                       whole_order, paths)
         return self.cache[key]
 
     def families(self, term: Term, labels: int):
@@ -204,10 +188,3 @@ def _first_fit(family, fits):
         else:
             lo = mid + 1
     return family[lo]
-
-
-class _Target:
-    """The buffer a sampled term adds into: outside the term's working memory."""
-
-    def __init__(self, out):
-        self.out = out

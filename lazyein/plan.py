@@ -26,7 +26,7 @@ from .lower import Lowering
 from .printing import describe_op, format_bytes, letters
 from .sop import Term, axis_labels, chunk_groups, restrict, term_labels
 
-__all__ = ["Plan", "TermReport", "build_plan"]
+__all__ = ["Plan", "TermReport", "build_plan", "measure_term", "term_blocks"]
 
 
 @dataclass(frozen=True)
@@ -195,11 +195,8 @@ class _Builder:
         # slicings name labels by rank (see `term_labels`): the same in every lowering
         sliced, whole_order = [], []
         for k, t in enumerate(terms):
-            blocks = dict(_windowed(t))
             ranks, whole = self.slicing.get((node, k), ((), False))
-            for rank, block in ranks:
-                blocks.setdefault(term_labels(t)[rank], block)
-            sliced.append(tuple(blocks.items()))
+            sliced.append(term_blocks(t, node.shape, ranks, self.paths))
             whole_order.append(whole)
         if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
             # no split or merge of labels expresses this reshape: numpy's reshape of the
@@ -448,24 +445,39 @@ def _moving(axes, shape, sizes, group):
                          for ix, (_, size) in group.items() if ix in recipe.labels)
 
 
-def _windowed(term: Term) -> tuple[tuple[int, int], ...]:
-    """Labels a term runs one value at a time because of windows.
+def term_blocks(term: Term, shape, ranks=(), paths=None) -> tuple[tuple[int, int], ...]:
+    """The ``(label, block)`` pairs `term` (written into an array of `shape`) is sliced by:
+    those a window in its output needs, then the budget's `ranks` (``(rank, block)`` pairs,
+    see `term_labels`) or, without them, a window's kernel offsets one at a time where one
+    matrix product per offset is modelled faster than copying the patches out for one."""
+    blocks = dict(_overlapping(term))
+    if ranks:
+        order = term_labels(term)
+        for rank, block in ranks:
+            blocks.setdefault(order[rank], block)
+    elif offsets := _window_offsets(term):
+        apart = measure_term(term, shape, tuple({**blocks, **offsets}.items()), paths=paths)
+        together = measure_term(term, shape, tuple(blocks.items()), paths=paths)
+        if apart[1] < together[1]:
+            blocks.update(offsets)
+    return tuple(blocks.items())
 
-    A term contracting a window (a convolution) loops over the window's summed labels, one
-    kernel offset at a time: each offset is one matrix product of strided views, which beats
-    copying the overlapping patches out for a single product (im2col) many times. And a
-    window in the output (``x = u + a``, a transposed convolution) whose labels are not each
-    fixed by another output axis maps several products to one place: all but its largest
-    such label run one value at a time, so that each chunk adds through a view that does not
-    overlap itself."""
-    blocks: dict[int, int] = {}
+
+def _window_offsets(term: Term) -> dict[int, int]:
+    """A contracted window's summed labels (a convolution's kernel offsets), one at a time."""
+    if len(term.factors) < 2:
+        return {}
     kept = set(axis_labels(term.out))
-    if len(term.factors) >= 2:
-        for f in term.factors:
-            for ax in f.axes:
-                if ax.steps is not None:
-                    blocks.update((s.label, 1) for s in ax.subs
-                                  if s.label not in kept and term.sizes[s.label] > 1)
+    return {s.label: 1 for f in term.factors for ax in f.axes if ax.steps is not None
+            for s in ax.subs if s.label not in kept and term.sizes[s.label] > 1}
+
+
+def _overlapping(term: Term) -> dict[int, int]:
+    """A window in the output (``x = u + a``, a transposed convolution) whose labels are
+    not each fixed by another output axis maps several products to one place: all but its
+    largest such label run one value at a time, so that each chunk adds through a view that
+    does not overlap itself."""
+    blocks: dict[int, int] = {}
     for i, ax in enumerate(term.out):
         if ax.steps is None:
             continue
@@ -473,7 +485,35 @@ def _windowed(term: Term) -> tuple[tuple[int, int], ...]:
         free = sorted((s.label for s in ax.subs if s.label not in elsewhere),
                       key=term.sizes.__getitem__)
         blocks.update((label, 1) for label in free[:-1] if term.sizes[label] > 1)
-    return tuple(blocks.items())
+    return blocks
+
+
+def measure_term(term: Term, shape, blocks=(), whole_order=False, paths=None):
+    """``(peak bytes, modelled seconds)`` of `term` planned alone, sliced by `blocks`, added
+    into an array of `shape` (which is not counted): how the budget search and the choice
+    of a window's form price a term."""
+    sources = list(dict.fromkeys(f.source for f in term.factors))
+    builder = _Builder(sources, given=[s for s in sources if s.op is not Op.LEAF])
+    if paths is not None:
+        builder.paths = paths
+    target = builder.emit(lambda v: _Target(v), term.dtype, 0, shape=shape)
+    report = builder.new_report(None, 0)
+    if blocks:
+        builder.contract_sliced(term, tuple(blocks), target, "", report,
+                                whole_order=whole_order)
+    else:
+        value, labels = builder.contract_term(term, "", report)
+        builder.accumulate(target, value, labels, term)
+    frees, kept = _lifetimes(builder.steps, (target,), len(sources))
+    _close_loops(builder, frees)
+    return _peak_bytes(builder, frees, kept)[0], sum(builder.seconds)
+
+
+class _Target:
+    """The buffer a term priced alone adds into: outside its working memory."""
+
+    def __init__(self, out):
+        self.out = out
 
 
 def _describe_blocks(term: Term, blocks) -> tuple[str, ...]:
