@@ -250,6 +250,8 @@ def _einsum_node(nodes, inputs, output) -> Node:
     """An EINSUM node with labels renumbered by first appearance, so equal maths interns."""
     if isinstance(nodes, Node):
         nodes = [nodes]
+        if tuple(inputs[0]) == tuple(range(len(inputs[0]))):  # numbered already
+            return Node(Op.EINSUM, (nodes[0],), ((tuple(inputs[0]),), tuple(output)))
     names: dict[int, int] = {}
     inputs = tuple(tuple(names.setdefault(ix, len(names)) for ix in labels) for labels in inputs)
     output = tuple(names[ix] for ix in output)
