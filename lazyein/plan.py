@@ -70,6 +70,7 @@ class Plan:
     # it allocates besides its value; the numbers `peak_bytes` adds up, for drawing the plan
     value_bytes: tuple[int, ...] = field(default=(), compare=False)
     step_scratch: tuple[int, ...] = field(default=(), compare=False)
+    step_flops: tuple[int, ...] = field(default=(), compare=False)  # a chunk loop's: per chunk
 
     @property
     def num_terms(self) -> int:
@@ -611,7 +612,8 @@ def _build(roots, slicing=None, stream_results=False, budget=None) -> tuple[Plan
                 leaf_names=tuple(_leaf_name(leaf, i) for i, leaf in enumerate(leaves)),
                 step_terms=tuple(t for t, _ in builder.owners),
                 step_chunks=tuple(c for _, c in builder.owners),
-                value_bytes=tuple(builder.alloc), step_scratch=tuple(builder.scratch))
+                value_bytes=tuple(builder.alloc), step_scratch=tuple(builder.scratch),
+                step_flops=tuple(builder.step_flops))
     return plan, Profile(worst, tuple(builder.report_terms))
 
 

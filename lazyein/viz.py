@@ -418,6 +418,8 @@ def _value_vertex(plan, k: int, names: dict[int, str], reused_by: list[int],
             spec = ",".join("".join(names[ix] for ix in ls) for ls in step.labels)
             title = f"contract {spec}->{''.join(names[ix] for ix in step.labels_out)}"
             details = [step.dtype.name + (f", {made}" if made else "")]
+            if plan.step_flops and plan.step_flops[k]:
+                details.append(f"{plan.step_flops[k]:,} FLOPs")
             scratch = _scratch(plan, k)
             if scratch:
                 details.append(f"+ {format_bytes(scratch)} scratch: operand copies, sums")
