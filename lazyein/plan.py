@@ -221,21 +221,23 @@ class _Builder:
                                     shape=node.shape)
             else:
                 out = self.zeros(node)
+                buffer = self.steps[-1]
                 self.owner = (len(self.reports) - 1, 0)
-                self.accumulate(out, value, labels, term)
+                self.write_first(buffer, self.accumulate(out, value, labels, term, True))
         else:
             out = self.zeros(node)
             buffer = self.steps[-1]
             for k, (term, blocks) in enumerate(zip(terms, sliced)):
                 report = self.new_report(node, k, term)
+                # the first term (its first chunk) may fill the whole buffer: it is written,
+                # not added, and the buffer need not be zeroed first
+                first = buffer if k == 0 else None
                 if blocks:
-                    # a lone term's first chunk may fill the whole buffer: it is written,
-                    # not added, and the buffer need not be zeroed first
-                    self.contract_sliced(term, blocks, out, into, report,
-                                         buffer if len(terms) == 1 else None, whole_order[k])
+                    self.contract_sliced(term, blocks, out, into, report, first, whole_order[k])
                 else:
                     value, labels = self.contract_term(term, into, report)
-                    self.accumulate(out, value, labels, term)
+                    self.write_first(first, self.accumulate(out, value, labels, term,
+                                                            first is not None))
         self.evaluated[node] = out
         return out
 
@@ -257,11 +259,8 @@ class _Builder:
             begin = len(self.steps)
             value, labels = self.contract_term(first, into, report, count, fresh=sliced,
                                                path_sizes=term.sizes if whole_order else None)
-            written = self.accumulate(target, value, labels, first, assign=unfilled is not None)
-            if written.assign and written.region.identity:
-                unfilled.fill = False
-            elif written.assign:
-                written.assign = False  # a part of the buffer: zeros around it
+            self.write_first(unfilled, self.accumulate(target, value, labels, first,
+                                                       assign=unfilled is not None))
             unfilled = None
             n = math.prod(len(starts) for starts, _ in group.values())
             count += n
@@ -297,6 +296,15 @@ class _Builder:
             self.push(loop, 0, loop.count * sum(self.seconds[k] for k in positions))
         self.reports[report] = replace(self.reports[report], num_chunks=count,
                                        sliced=_describe_blocks(term, blocks))
+
+    @staticmethod
+    def write_first(buffer: Zeros | None, written: Accumulate):
+        """`written` is the first write into `buffer`: where it covers all of the buffer, it
+        copies into an unfilled buffer; else it adds into zeros, like every later one."""
+        if buffer is not None and written.region.identity:
+            buffer.fill = False
+        else:
+            written.assign = False
 
     def new_report(self, node: Node | None, k: int, term: Term | None = None) -> int:
         """A slot for the report of `node`'s k-th term (filled by `contract_term`)."""
