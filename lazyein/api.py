@@ -489,7 +489,8 @@ def pad(a, pad_width, mode="constant", constant_values=0) -> LazyTensor:
     if any(w < 0 for pair in widths for w in pair):
         raise ShapeError(f"pad: widths must be >= 0, got {pad_width!r}")
     if type(constant_values) is int and constant_values == 0:  # the usual zeros, quickly
-        zero = _ZEROS.get(x.dtype) or _ZEROS.setdefault(x.dtype, _cast_constant(0, x.dtype))
+        if (zero := _ZEROS.get(x.dtype)) is None:
+            zero = _ZEROS[x.dtype] = _cast_constant(0, x.dtype)
         constants = ((zero, zero),) * n
     else:
         values = _per_axis_pairs(constant_values, n, "constant_values", integer=False)

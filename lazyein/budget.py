@@ -5,9 +5,9 @@ kept label's chunks write disjoint regions of the output, a summed label's chunk
 sums into it. The search prices each way of slicing a term by planning that term alone, sliced:
 peak bytes exactly as the full plan will count them (work the chunks share is hoisted out of
 the loop, and held), and run time from a model that knows thin matrix products lose BLAS's
-speed. Labels are sliced in ranges, the largest that fit,
-so that chunks stay matrix products; the contraction order is chosen for the chunk's
-shapes, so order and slicing are chosen together.
+speed. Labels are sliced in ranges, the largest that fit, so that chunks stay matrix
+products; each chunk is contracted in the order best for its shapes or in the whole term's
+(which hoists what no sliced label indexes), so order and slicing are chosen together.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import math
 
 from .errors import MemoryBudgetError
 from .ir import Node, Op
-from .plan import Plan, _build, measure_term, term_blocks
+from .plan import Plan, build_plan, measure_term, term_blocks
 from .printing import format_bytes
 from .sop import Term, term_labels
 
@@ -36,12 +36,31 @@ def plan_within(roots: tuple[Node, ...], budget: int | None, stream_results=Fals
     move what is alive around other terms, so a few rounds may be needed).
 
     Raises:
-        MemoryBudgetError: no plan fits; the message names the smallest budget that does.
+        MemoryBudgetError: no plan fits; the message names the smallest budget found that
+            does, checked: planning with that budget finds a plan.
     """
-    plan, profile = _build(roots, None, stream_results, budget)
-    if budget is None or plan.peak_bytes <= budget:
+    plan, best = _search(roots, budget, stream_results)
+    if plan is not None:
         return plan
-    best = plan  # the smallest plan built so far: what the error names
+    # the search depends on the budget: make sure the budget named is one it meets
+    for _ in range(_ROUNDS):
+        works, retry = _search(roots, best.peak_bytes, stream_results)
+        if works is not None:
+            break
+        best = retry
+    raise MemoryBudgetError(
+        f"no plan fits in max_bytes={budget:,} ({format_bytes(budget)}): the smallest plan "
+        f"lazyein finds needs {best.peak_bytes:,} bytes ({format_bytes(best.peak_bytes)}) of "
+        f"working memory, {_what_needs_it(best)}; pass max_bytes >= {best.peak_bytes:,}",
+        best.peak_bytes)
+
+
+def _search(roots, budget, stream_results) -> tuple[Plan | None, Plan]:
+    """A plan within `budget` (or None), and the plan with the smallest peak built."""
+    plan, profile = build_plan(roots, None, stream_results, budget)
+    if budget is None or plan.peak_bytes <= budget:
+        return plan, plan
+    best = plan
     slicing: dict[tuple[Node, int], tuple] = {}
     samples = _Samples()
     for _ in range(_ROUNDS):
@@ -57,26 +76,20 @@ def plan_within(roots: tuple[Node, ...], budget: int | None, stream_results=Fals
                 changed = True
         if not changed:
             break
-        plan, profile = _build(roots, slicing, stream_results, budget)
+        plan, profile = build_plan(roots, slicing, stream_results, budget)
         if plan.peak_bytes < best.peak_bytes:
             best = plan
         if plan.peak_bytes <= budget:
-            return plan
-    if best.peak_bytes > budget:
-        # every overflowing term at its smallest: the least memory these terms can take
-        for r, (total, _) in profile.worst.items():
-            if total > budget:
-                node, k, term = profile.report_terms[r]
-                slicing[node, k] = samples.smallest(term, node.shape)
-        plan, profile = _build(roots, slicing, stream_results, budget)
-        best = plan if plan.peak_bytes < best.peak_bytes else best
-    if best.peak_bytes <= budget:
-        return best
-    raise MemoryBudgetError(
-        f"no plan fits in max_bytes={budget:,} ({format_bytes(budget)}): the smallest plan "
-        f"lazyein finds needs {best.peak_bytes:,} bytes ({format_bytes(best.peak_bytes)}) of "
-        f"working memory, {_what_needs_it(best)}; pass max_bytes >= {best.peak_bytes:,}",
-        best.peak_bytes)
+            return plan, plan
+    # every term at its smallest, the sums used by einsums computed first as the budget
+    # allows, or never, or always: the least memory lazyein can plan for
+    for lowering_budget in dict.fromkeys((budget, 0, None)):
+        whole, profile = build_plan(roots, None, stream_results, lowering_budget)
+        smallest = {(node, k): samples.smallest(term, node.shape)
+                    for node, k, term in profile.report_terms if node is not None}
+        plan, _ = build_plan(roots, smallest, stream_results, lowering_budget)
+        best = min((best, whole, plan), key=lambda p: p.peak_bytes)
+    return (best if best.peak_bytes <= budget else None), best
 
 
 # rebuilds of the whole plan before giving up: slicing one term rarely moves another's peak

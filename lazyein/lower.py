@@ -1,9 +1,10 @@
 """Lowering (DESIGN.md stage 2): an expression DAG becomes a sum of products of views.
 
 Every rule below is index arithmetic. Sums distribute over einsums; eye ties two labels;
-pad, stack and concatenate move a term's output region; reshape and kron split or merge
-labels. A factor that no strided view can express is left as a node to compute on its own
-(the planner materializes it and says so).
+pad, stack and concatenate move a term's output region, and concatenated copies that shift
+uniformly become one term over a window axis (``x = u + a``: a convolution operator); reshape
+and kron split or merge labels. A factor that no strided view can express is left as a node
+to compute on its own (the planner materializes it and says so).
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ class Lowering:
     """One lowering session: fresh labels and a memo of each node's terms."""
 
     def __init__(self, budget: int | None = None):
-        self.budget = math.inf if budget is None else budget  # bytes a computed sum may take
+        # bytes a sum computed first may take; compared with the whole budget, as the
+        # budget search tries this lowering with the budget, with none and with 0
+        self.budget = math.inf if budget is None else budget
         self._labels = itertools.count()
         self._memo: dict[Node, list[Term]] = {}
         self.why_dense: dict[Node, str] = {}  # nodes left as factors to compute, and why
@@ -198,7 +201,8 @@ class Lowering:
         return fused
 
     def _with_copies(self, term: Term, count: int, delta) -> Term | None:
-        """`term` summed over `count` copies, the k-th moved by k times `delta` (in the
+        """The `count` copies of `term` side by side as one term, the k-th moved by k times
+        `delta` (in the
         order `_shift_form` lists starts and offsets)."""
         u = self.fresh()
 
@@ -582,9 +586,18 @@ def _substituted(ax: Axis, substitute) -> Axis:
 def _well_placed(term: Term, shape) -> bool:
     """The lowering's postcondition: every view of `term` lies inside what it views, and
     every label has one size."""
+    def span(ax: Axis) -> tuple[int, int]:
+        """The indices `ax` reaches: a plain axis's whole length (sliced, then split), a
+        window's first to last (its start alone may be negative: its offsets move it in)."""
+        if ax.steps is None:
+            return ax.start, ax.start + ax.length
+        low = ax.start + sum(s.offset * st for s, st in zip(ax.subs, ax.steps))
+        return low, low + 1 + sum((term.sizes[s.label] - 1) * st
+                                  for s, st in zip(ax.subs, ax.steps))
+
     def inside(axes, dims):
         return len(axes) == len(dims) and all(
-            0 <= ax.start and ax.start + ax.length <= n and all(
+            0 <= span(ax)[0] and span(ax)[1] <= n and all(
                 0 <= s.offset and s.offset + term.sizes[s.label] <= s.dim for s in ax.subs)
             for ax, n in zip(axes, dims))
 

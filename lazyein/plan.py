@@ -26,7 +26,7 @@ from .lower import Lowering
 from .printing import describe_op, format_bytes, letters
 from .sop import Term, axis_labels, chunk_groups, restrict, term_labels
 
-__all__ = ["Plan", "TermReport", "build_plan", "measure_term", "term_blocks"]
+__all__ = ["Plan", "Profile", "TermReport", "build_plan", "measure_term", "term_blocks"]
 
 
 @dataclass(frozen=True)
@@ -108,10 +108,12 @@ def _coeff(c) -> str:
 class _Builder:
     """Emits steps for terms, computing each distinct view and contraction once.
 
-    `slicing` maps ``(node, k)`` to the ``(label, block)`` pairs that the k-th term of
-    `node`'s expansion is sliced by: its chunks are contracted one after the other and added
-    into the value. Work a chunk shares with earlier ones (a product of factors the sliced
-    labels do not index) is memoized like any common work, so it is hoisted out of the loop.
+    `slicing` maps ``(node, k)`` to how the budget search slices the k-th term of `node`'s
+    expansion: ``(ranks, whole_order)``, ranks ``(rank, block)`` pairs naming labels by
+    `term_labels` (see `term_blocks`, which adds what windows need); the term's chunks are
+    contracted one after the other and added into the value. Work a chunk shares with
+    earlier ones (a product of factors the sliced labels do not index) is memoized like any
+    common work, so it is hoisted out of the loop.
     `given` are computed nodes that stand in as inputs (laid out in C order), and with
     `stream_results` no root adopts a term's result: every root is a buffer written region by
     region, which the caller may supply (an `out=` memmap).
@@ -490,7 +492,10 @@ def _overlapping(term: Term) -> dict[int, int]:
     for i, ax in enumerate(term.out):
         if ax.steps is None:
             continue
-        elsewhere = {s.label for j, o in enumerate(term.out) if j != i for s in o.subs}
+        # only a plain axis fixes a label: two windows sharing one (x = u + a, y = u + b,
+        # a convolution's Gram matrix) still map several products to one place
+        elsewhere = {s.label for j, o in enumerate(term.out) if j != i and o.steps is None
+                     for s in o.subs}
         free = sorted((s.label for s in ax.subs if s.label not in elsewhere),
                       key=term.sizes.__getitem__)
         blocks.update((label, 1) for label in free[:-1] if term.sizes[label] > 1)
@@ -586,13 +591,6 @@ def _describe_factor(f, leaves) -> str:
                                           if how else "")
 
 
-def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False,
-               budget: int | None = None) -> Plan:
-    """Lower `roots`, emit the steps that compute them (slicing terms as `slicing` says, see
-    `_Builder`), and account for their memory."""
-    return _build(roots, slicing, stream_results, budget)[0]
-
-
 @dataclass(frozen=True)
 class Profile:
     """For the budget search: per term report, ``(total, own)`` at the worst moment of its
@@ -602,7 +600,11 @@ class Profile:
     report_terms: tuple      # per report: (node, k, term), the k-th term of node's expansion
 
 
-def _build(roots, slicing=None, stream_results=False, budget=None) -> tuple[Plan, Profile]:
+def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False,
+               budget: int | None = None) -> tuple[Plan, Profile]:
+    """Lower `roots`, emit the steps that compute them (slicing terms as `slicing` says, see
+    `_Builder`), and account for their memory: the plan, and its profile for the budget
+    search. `budget` bounds the sums computed first (see `Lowering`)."""
     leaves = [n for n in toposort(*roots) if n.op is Op.LEAF]
     builder = _Builder(leaves, slicing, stream_results=stream_results, budget=budget)
     builder.roots = set(roots)

@@ -228,14 +228,14 @@ def plan_graph(plan) -> nx.MultiDiGraph:
     readers: dict[int, set] = {}  # per value, the terms whose steps read it
     filled: dict[int, set] = {}   # per value, the terms that add into it
     for k, step in enumerate(steps):
-        for value in _reads(step):
+        for value in _operands(step):
             readers.setdefault(value, set()).add(owners[k])
         if isinstance(step, Accumulate) and owners[k] is not None:
             filled.setdefault(step.target, set()).add(plan.terms[owners[k]].into)
     for k in drawn:
         step, term = steps[k], owners[k]
         where = f"term{term}" if k in once else _cluster_of(plan, term)
-        for value in _reads(step):
+        for value in _operands(step):
             if alias.get(value, value) < plan.num_leaves:
                 leaf = alias.get(value, value)
                 graph.add_node(f"v{leaf}", label=_label(names[leaf] if names else
@@ -254,7 +254,7 @@ def plan_graph(plan) -> nx.MultiDiGraph:
         label, style = _value_vertex(plan, k, term_letters.get(term, {}), others,
                                      sorted(filled.get(step.out, ())))
         graph.add_node(vertex(step.out), label=label, cluster=where, **style)
-        for value, edge in zip(_reads(step), _edge_labels(step, term_letters.get(term, {}))):
+        for value, edge in zip(_operands(step), _edge_labels(step, term_letters.get(term, {}))):
             graph.add_edge(vertex(value), vertex(step.out), label=edge)
     if plan.materialized:
         graph.add_node("materialized", label=_label("computed in full, not expanded",
@@ -298,19 +298,19 @@ def _first_chunks(plan, owners) -> tuple[list[int], set[int]]:
              and (owners[k] not in chunked or plan.step_chunks[k] == 0)]
     body = [s for step in steps if isinstance(step, ChunkLoop) for s in step.body]
     looped = set(map(id, body))
-    reused = {v for s in body for v in _reads(s)}
+    reused = {v for s in body for v in _operands(s)}
     reused.update(v for k, s in enumerate(steps)
-                  if owners[k] in chunked and plan.step_chunks[k] > 0 for v in _reads(s))
+                  if owners[k] in chunked and plan.step_chunks[k] > 0 for v in _operands(s))
     once = set()
     for k in reversed(drawn):  # after its readers, so a reused step's inputs are known
         step = steps[k]
         if (owners[k] in chunked and _out(step) in reused and id(step) not in looped):
             once.add(k)
-            reused.update(_reads(step))
+            reused.update(_operands(step))
     return drawn, once
 
 
-def _reads(step) -> tuple[int, ...]:
+def _operands(step) -> tuple[int, ...]:
     if isinstance(step, (View, Reshape)):
         return (step.src,)
     if isinstance(step, Contract):
@@ -400,7 +400,7 @@ def _factor_labels(report, steps: list[Contract]) -> list[tuple]:
 def _edge_labels(step, names: dict[int, str]) -> list[str]:
     if isinstance(step, Contract) and len(step.args) > 1:
         return [_plain("".join(names[ix] for ix in ls) or "scalar") for ls in step.labels]
-    return [""] * len(_reads(step))
+    return [""] * len(_operands(step))
 
 
 def _value_vertex(plan, k: int, names: dict[int, str], reused_by: list[int],

@@ -743,3 +743,20 @@ def test_explain_without_budget_is_not_sliced():
     generous = t.explain(max_bytes="1GB")
     assert (generous.flops, generous.peak_bytes, generous.num_chunks, str(generous)) == (
         plan.flops, plan.peak_bytes, plan.num_chunks, str(plan))
+
+
+@pytest.mark.parametrize("make", [
+    # the budget decides whether the sum is computed first (found by the review's soak)
+    lambda r: le.dot(le.lazy(r.integers(-3, 4, (3, 2, 2)).astype(float))
+                     + r.integers(-3, 4, (2, 1)).astype(float),
+                     r.integers(-3, 4, (4, 2, 2)).astype(float)),
+    # a term that fits alone, next to one that does not
+    lambda r: (-le.lazy(r.standard_normal((3, 2)))).reshape(2, 3) * 3,
+], ids=["sum-computed-first", "reshape-of-scaled"])
+def test_required_bytes_works_when_the_budget_changes_the_plan(make):
+    t = make(np.random.default_rng(0))
+    with pytest.raises(le.MemoryBudgetError) as info:
+        t.compute(max_bytes=1)
+    need = info.value.required_bytes
+    assert t.explain(max_bytes=need).peak_bytes <= need
+    np.testing.assert_allclose(t.compute(max_bytes=need), t.compute())

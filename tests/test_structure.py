@@ -739,3 +739,22 @@ def test_structural_compositions_match_eager_numpy(program):
         np.testing.assert_array_equal(got, want)
     else:
         _close(got, want, rtol)
+
+
+def test_two_output_windows_sharing_a_label_add_every_product():
+    # the Gram matrix of a 1-D convolution operator: x = u + a and y = u + b share u, so
+    # several products land on one (x, y); each must be added (from the review's soak)
+    k = np.array([1.0, 2.0])
+    W = le.stack([le.pad(k, (u, 2 - u - 1 + 1)) for u in range(3)])  # (3, 4): shifted k
+    dense = np.stack([np.pad(k, (u, 2 - u)) for u in range(3)])
+    _close((W.T @ W).compute(), dense.T @ dense, rtol=0)
+    _close(le.einsum("ux,uy->xy", W, W).compute(), dense.T @ dense, rtol=0)
+
+
+def test_a_window_over_a_padded_input_stays_inside_it():
+    # a window whose start is negative, moved in by its offsets (a "same" convolution)
+    K = np.array([1.0, 2.0])
+    S = le.stack([le.eye(3, 1, k=-(a + 1)).T for a in range(2)])  # S[a, u, x]: x = u + a + 1
+    W = le.einsum("aux,a->ux", S, K)
+    x = np.array([1.0, 2.0])
+    _close((W @ le.pad(x, (1, 0))).compute(), W.compute() @ np.pad(x, (1, 0)), rtol=0)
