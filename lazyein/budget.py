@@ -105,7 +105,7 @@ def _what_needs_it(plan: Plan) -> str:
 
 
 class _Samples:
-    """Prices ways of slicing terms by planning a sample of their chunks."""
+    """Prices ways of slicing terms by planning each term alone, sliced (cached by shape)."""
 
     def __init__(self):
         self.paths: dict = {}   # opt_einsum's orders, shared by all samples
