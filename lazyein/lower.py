@@ -668,35 +668,12 @@ def _solve(ties, sizes, fresh):
     return new_sizes, moved
 
 
-def _merged_axes(shape, target) -> set[int]:
-    """The axes of `shape` that a reshape to `target` groups with others."""
-    merged, old, new = set(), [i for i, d in enumerate(shape) if d != 1], \
-        [j for j, d in enumerate(target) if d != 1]
-    while old and new:
-        o = [old.pop(0)]
-        po, pn, taken = shape[o[0]], target[new.pop(0)], 1
-        while po != pn:
-            if po < pn:
-                o.append(old.pop(0))
-                po *= shape[o[-1]]
-            else:
-                taken += 1
-                pn *= target[new.pop(0)]
-        if len(o) > 1 or taken > 1:
-            merged.update(o)
-    return merged
-
-
-def _regroup(term: Term, shape, target) -> Term:
-    """`term` with its output axes regrouped from `shape` to `target`.
-
-    Raises:
-        _SplitFirst: a label must first be split to line up with `target`.
-        _NoView: no grouping of labels works.
-    """
+def _axis_groups(shape, target) -> list[tuple[list[int], list[int]]]:
+    """How a C-order reshape from `shape` to `target` groups axes (length-1 axes aside):
+    runs of old axes and of new axes whose lengths multiply to the same number."""
     groups, old, new = [], [i for i, d in enumerate(shape) if d != 1], \
         [j for j, d in enumerate(target) if d != 1]
-    while old or new:
+    while old and new:
         o, n = [old.pop(0)], [new.pop(0)]
         po, pn = shape[o[0]], target[n[0]]
         while po != pn:
@@ -707,8 +684,23 @@ def _regroup(term: Term, shape, target) -> Term:
                 n.append(new.pop(0))
                 pn *= target[n[-1]]
         groups.append((o, n))
+    return groups
+
+
+def _merged_axes(shape, target) -> set[int]:
+    """The axes of `shape` that a reshape to `target` groups with others."""
+    return {i for o, n in _axis_groups(shape, target) if len(o) > 1 or len(n) > 1 for i in o}
+
+
+def _regroup(term: Term, shape, target) -> Term:
+    """`term` with its output axes regrouped from `shape` to `target`.
+
+    Raises:
+        _SplitFirst: a label must first be split to line up with `target`.
+        _NoView: no grouping of labels works.
+    """
     out = [Axis(0, ())] * len(target)
-    for o, n in groups:
+    for o, n in _axis_groups(shape, target):
         if len(o) == 1 and len(n) == 1:
             out[n[0]] = term.out[o[0]]
             continue

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import lazyein as le
 
 __all__ = ["LAYOUTS", "Case", "OPERATIONS", "exprs", "problem_cases", "relayout", "tolerance",
-           "traced_working_bytes"]
+           "traced_peak", "traced_working_bytes"]
 
 # Caps that keep every example cheap: hundreds of cases must run in seconds.
 _MAX_SIZE = 1024  # elements of any node
@@ -1075,10 +1075,17 @@ def traced_working_bytes(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, int]
     >>> working < 2**20
     True
     """
+    result, peak = traced_peak(fn)
+    return result, peak - result.nbytes
+
+
+def traced_peak(fn):
+    """Run `fn` under tracemalloc: its result, and the traced peak with nothing subtracted
+    (for ``out=``, whose result the caller allocated before the call)."""
     tracemalloc.start()
     try:
         result = fn()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    return result, peak - result.nbytes
+    return result, peak

@@ -3,7 +3,6 @@
 import re
 import sys
 import time
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -163,22 +162,10 @@ def assert_matches(got, ref, rtol=None):
     np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * scale)
 
 
-def traced_peak(fn):
-    """`fn()` under tracemalloc, and the traced peak, nothing subtracted (for `out=`, where
-    the caller allocated the result before the call)."""
-    tracemalloc.start()
-    try:
-        result = fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return result, peak
-
-
 def cold(fn):
     """`fn` as a first call: with lazyein's plan cache emptied."""
     def run():
-        api._PLAN_CACHE.clear()
+        api.clear_plan_cache()
         return fn()
     return run
 
@@ -339,7 +326,7 @@ def test_budget_error_is_raised_before_any_work(budget, monkeypatch):
     t, _ = chain((1500,) * 5, seed=13)  # 27 GFLOP: running it would take seconds
     ran = []
     monkeypatch.setattr(api, "run_steps", lambda *args: ran.append(args))
-    api._PLAN_CACHE.clear()
+    api.clear_plan_cache()
     start = time.perf_counter()
     with pytest.raises(le.MemoryBudgetError) as info:
         t.compute(max_bytes=budget)
@@ -363,7 +350,7 @@ def test_budget_error_on_a_huge_expression_is_fast():
     t = le.einsum(CHAIN, *big)
     with pytest.raises(le.MemoryBudgetError):
         t.explain(max_bytes="1KB")
-    api._PLAN_CACHE.clear()
+    api.clear_plan_cache()
     start = time.perf_counter()
     with pytest.raises(MemoryError, match="1,000|1000"):
         t.compute(max_bytes="1KB")
@@ -457,7 +444,7 @@ def test_out_ndarray_larger_than_the_budget():
     out = np.full(t.shape, np.nan)
     assert out.nbytes > 10 * budget
     t.compute(max_bytes=budget, out=np.empty_like(out))  # plans
-    got, working = traced_peak(lambda: t.compute(max_bytes=budget, out=out))
+    got, working = testing.traced_peak(lambda: t.compute(max_bytes=budget, out=out))
     assert got is out
     assert_matches(out, ref)
     # API.md: out= is left as it was on any error, so the result is computed aside (one
@@ -476,7 +463,7 @@ def test_out_memmap_larger_than_the_budget(tmp_path):
     for run in (cold(lambda: t.compute(max_bytes=budget, out=out)),
                 lambda: t.compute(max_bytes=budget, out=out)):
         out[...] = np.nan
-        got, working = traced_peak(run)
+        got, working = testing.traced_peak(run)
         assert got is out
         assert working <= budget + MiB, (working, budget)
         out.flush()
@@ -495,7 +482,7 @@ def test_out_with_a_wider_dtype(kind, tmp_path):
         out = np.zeros(t.shape, np.complex128)
     assert out.nbytes > budget
     t.compute(max_bytes=budget)
-    got, working = traced_peak(lambda: t.compute(max_bytes=budget, out=out))
+    got, working = testing.traced_peak(lambda: t.compute(max_bytes=budget, out=out))
     assert got is out and out.dtype == np.complex128
     # in memory, the result is computed aside (API.md: out= untouched on error), cast into
     # out slab by slab; on disk it is streamed through a scratch file
