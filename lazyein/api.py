@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import numbers
 import operator
@@ -611,8 +612,12 @@ _PLAN_CACHE_SIZE = 256
 
 
 def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
-    """A key equal for DAGs of equal structure, shapes and dtypes, and the leaves' arrays."""
-    index, key, arrays = {}, [], []
+    """A key equal for DAGs of equal structure, shapes and dtypes, and the leaves' arrays.
+
+    The key is a digest of the DAG written out node by node: a cached plan must not hold a
+    copy of a graph of many thousands of nodes, nor make one while it is looked up."""
+    index, arrays = {}, []
+    digest = hashlib.blake2b(digest_size=20)
     for node in toposort(*roots):
         index[node] = len(index)
         if node.op is Op.LEAF:
@@ -620,10 +625,13 @@ def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
             arrays.append(leaf.array)
             # strides decide which reshapes copy, so they are part of the memory estimate;
             # names appear in explain()'s report
-            key.append((node.shape, node.dtype.str, leaf.array.strides, leaf.weak, leaf.name))
+            item = (node.shape, node.dtype.str, leaf.array.strides, leaf.weak, leaf.name)
         else:
-            key.append((node.op, node.arg, tuple(index[s] for s in node.src)))
-    return (tuple(key), tuple(index[r] for r in roots)), arrays
+            item = (node.op.value, node.arg, tuple(index[s] for s in node.src))
+        text = repr(item).encode("utf-8", "surrogatepass")
+        digest.update(len(text).to_bytes(8, "little"))
+        digest.update(text)
+    return (digest.digest(), tuple(index[r] for r in roots)), arrays
 
 
 # per expression (an interned root node): its plans by budget, with its inputs in plan order,

@@ -50,10 +50,13 @@ class _SplitFirst(Exception):
 class Lowering:
     """One lowering session: fresh labels and a memo of each node's terms."""
 
-    def __init__(self, budget: int | None = None):
+    def __init__(self, budget: int | None = None, shared=None):
         # bytes a sum computed first may take; compared with the whole budget, as the
         # budget search tries this lowering with the budget, with none and with 0
         self.budget = math.inf if budget is None else budget
+        # the nodes whose terms are kept once lowered (None: all): a node with one user is
+        # lowered once, and its terms (thousands of pads fused into a window) need not stay
+        self.shared = shared
         self._labels = itertools.count()
         self._memo: dict[Node, list[Term]] = {}
         self.why_dense: dict[Node, str] = {}  # nodes left as factors to compute, and why
@@ -63,8 +66,10 @@ class Lowering:
         if (terms := self._memo.get(node)) is None:
             terms = [t._replace(dtype=np.promote_types(t.dtype, node.dtype))
                      for t in _RULES[node.op](self, node)]
-            terms = self._memo[node] = merge_terms(terms)
+            terms = merge_terms(terms)
             assert all(_well_placed(t, node.shape) for t in terms), (node, terms)
+            if self.shared is None or node in self.shared:
+                self._memo[node] = terms
         return terms
 
     def operand(self, src: Node, node: Node) -> list[Term]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -120,13 +121,13 @@ class _Builder:
     """
 
     def __init__(self, leaves: list[Node], slicing=None, given=(), stream_results=False,
-                 budget: int | None = None):
+                 budget: int | None = None, shared=None):
         self.slot = {leaf: i for i, leaf in enumerate(leaves)}
         self.leaves = leaves
         self.slicing = slicing or {}
         self.stream_results = stream_results
         self.roots: set[Node] = set()
-        self.lowering = Lowering(budget)
+        self.lowering = Lowering(budget, shared)
         self.steps = []
         self.scratch: list[int] = []  # per step: bytes it allocates besides its result
         self.owner: tuple[int | None, int] = (None, 0)  # (term report, chunk) being emitted
@@ -605,8 +606,12 @@ def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False,
     """Lower `roots`, emit the steps that compute them (slicing terms as `slicing` says, see
     `_Builder`), and account for their memory: the plan, and its profile for the budget
     search. `budget` bounds the sums computed first (see `Lowering`)."""
-    leaves = [n for n in toposort(*roots) if n.op is Op.LEAF]
-    builder = _Builder(leaves, slicing, stream_results=stream_results, budget=budget)
+    nodes = toposort(*roots)
+    leaves = [n for n in nodes if n.op is Op.LEAF]
+    users = Counter(s for n in nodes for s in n.src)
+    shared = {n for n, k in users.items() if k > 1} | set(roots)
+    builder = _Builder(leaves, slicing, stream_results=stream_results, budget=budget,
+                       shared=shared)
     builder.roots = set(roots)
     outputs = tuple(builder.evaluate(r, into=f"result {k}") for k, r in enumerate(roots))
     frees, kept = _lifetimes(builder.steps, outputs, len(leaves))

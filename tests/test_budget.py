@@ -3,6 +3,7 @@
 import re
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 import lazyein as le
 from lazyein import api, execute, testing
 from lazyein.testing import traced_working_bytes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 
 MiB = 1 << 20  # the slack API.md allows over max_bytes: interpreter and tracemalloc noise
 
@@ -427,6 +430,21 @@ def test_problem1_float32_full_size_within_32MB():
     plan = within(t, le.api.parse_bytes("32MB"), expert)
     assert plan.num_chunks > 1
     check_sliced_report(plan)
+
+
+@pytest.mark.parametrize("form", ["loop-free", "loop of pads"])
+def test_problem4_128_within_8MB(form):
+    # the convolution operator W_K (180 GiB if built) for a 128x128x3 image and a 5x5x3x32
+    # kernel: unbounded the plan copies 8.8 MiB of patches, within 8 MB it is sliced
+    from problem4_convolution import operator_by_loop, operator_loop_free, shift_and_add
+
+    rng = np.random.default_rng(21)
+    A, K = rng.standard_normal((128, 128, 3)), rng.standard_normal((5, 5, 3, 32))
+    build = operator_loop_free if form == "loop-free" else operator_by_loop
+    t = le.tensordot(build(K, 128, 128), A, 3)
+    assert t.explain().peak_bytes > 8 * 10**6
+    plan = within(t, le.api.parse_bytes("8MB"), shift_and_add(A, K))
+    assert plan.num_chunks > 1 and not plan.materialized
 
 
 # -- 5. out= ---------------------------------------------------------------------------------
