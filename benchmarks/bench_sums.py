@@ -17,7 +17,7 @@ import lazyein as le  # noqa: E402
 
 N, TERMS = 400, 8
 EQ = "ab,bc,cd,de->ae"
-REPEAT = 9
+REPEAT = 25  # its two candidates are close: more rounds for a steady median
 
 
 def main() -> tuple[str, str]:
