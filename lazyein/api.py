@@ -264,8 +264,10 @@ def _einsum_node(nodes, inputs, output) -> Node:
 def add(a, b) -> LazyTensor:
     """``a + b`` with numpy broadcasting."""
     x, y = _node(a), _node(b)
-    _broadcast("add", x.shape, y.shape)
-    _probe(np.add, x, y)
+    weak = (x.op is Op.LEAF and x.arg.weak) or (y.op is Op.LEAF and y.arg.weak)
+    if x.shape != y.shape or x.dtype != y.dtype or weak:  # else nothing can fail
+        _broadcast("add", x.shape, y.shape)
+        _probe(np.add, x, y)
     return LazyTensor(Node(Op.ADD, (x, y)))
 
 
@@ -614,24 +616,39 @@ _PLAN_CACHE_SIZE = 256
 def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
     """A key equal for DAGs of equal structure, shapes and dtypes, and the leaves' arrays.
 
-    The key is a digest of the DAG written out node by node: a cached plan must not hold a
-    copy of a graph of many thousands of nodes, nor make one while it is looked up."""
+    A big DAG is keyed by a digest of its structure, written out node by node: a cached
+    plan must not hold a copy of a graph of many thousands of nodes, nor make one while it
+    is looked up (that would count in a first compute's working memory)."""
+    nodes = toposort(*roots)
     index, arrays = {}, []
-    digest = hashlib.blake2b(digest_size=20)
-    for node in toposort(*roots):
-        index[node] = len(index)
-        if node.op is Op.LEAF:
-            leaf = node.arg
-            arrays.append(leaf.array)
-            # strides decide which reshapes copy, so they are part of the memory estimate;
-            # names appear in explain()'s report
-            item = (node.shape, node.dtype.str, leaf.array.strides, leaf.weak, leaf.name)
-        else:
-            item = (node.op.value, node.arg, tuple(index[s] for s in node.src))
-        text = repr(item).encode("utf-8", "surrogatepass")
-        digest.update(len(text).to_bytes(8, "little"))
-        digest.update(text)
-    return (digest.digest(), tuple(index[r] for r in roots)), arrays
+
+    def described():
+        for node in nodes:
+            index[node] = len(index)
+            if node.op is Op.LEAF:
+                leaf = node.arg
+                arrays.append(leaf.array)
+                # strides decide which reshapes copy, so they are part of the memory
+                # estimate; names appear in explain()'s report
+                yield node.shape, node.dtype.str, leaf.array.strides, leaf.weak, leaf.name
+            else:
+                yield node.op.value, node.arg, tuple(index[s] for s in node.src)
+
+    if len(nodes) <= _SMALL_DAG:
+        key = tuple(described())
+    else:
+        digest = hashlib.blake2b(digest_size=20)
+        for item in described():
+            text = repr(item).encode("utf-8", "surrogatepass")
+            digest.update(len(text).to_bytes(8, "little"))
+            digest.update(text)
+        key = digest.digest()
+    return (key, tuple(index[r] for r in roots)), arrays
+
+
+# DAGs up to this many nodes are keyed by their structure written out (cheaper to make than a
+# digest); bigger ones by a digest of it
+_SMALL_DAG = 1024
 
 
 # per expression (an interned root node): its plans by budget, with its inputs in plan order,

@@ -92,6 +92,10 @@ class Node(metaclass=_Interned):
         return pformat(self)
 
 
+def _weak(node: Node) -> bool:
+    return node.op is Op.LEAF and node.arg.weak
+
+
 def promotable(node: Node):
     """What numpy's promotion should see for `node`: a weak Python scalar, or a dtype."""
     if node.op is Op.LEAF and node.arg.weak:
@@ -129,6 +133,8 @@ def _einsum(src, arg):
 
 def _add(src, arg):
     a, b = src
+    if a.shape == b.shape and a.dtype == b.dtype and not _weak(a) and not _weak(b):
+        return a.shape, a.dtype  # the common case, without numpy's machinery
     shape = tuple(np.broadcast_shapes(a.shape, b.shape))
     return shape, np.result_type(promotable(a), promotable(b))
 
