@@ -17,7 +17,7 @@ import numpy as np
 
 from .budget import plan_within
 from .errors import ShapeError, SubscriptError
-from .execute import SLAB_BYTES, ChunkLoop, run_steps
+from .execute import SLAB_BYTES, ChunkLoop, layout, run_steps
 from .ir import Leaf, Node, Op, toposort
 from .plan import Plan
 from .printing import describe_op
@@ -72,13 +72,18 @@ class LazyTensor:
         result = self.compute()
         return result if dtype is None else result.astype(dtype, copy=False)
 
-    def compute(self, max_bytes=None, out=None, progress=False) -> np.ndarray:
+    def compute(self, max_bytes=None, out=None, progress=False, scheduler=None) -> np.ndarray:
         """Evaluate the expression.
 
         Args:
-            max_bytes: bound on working memory (bytes, or a string such as ``"64MB"``).
+            max_bytes: bound on working memory (bytes, or a string such as ``"64MB"``); on
+                dask, on each task's.
             out: an array of the result's shape and a dtype the result casts to safely.
-            progress: show a progress bar over the evaluation's steps.
+            progress: show a progress bar over the evaluation's steps (dask's, on dask).
+            scheduler: run on dask with this scheduler (``"threads"``, ``"sync"``, a
+                ``distributed.Client``, ...), as ``to_dask(max_bytes).compute(scheduler=)``.
+                An expression with dask inputs always runs on dask, by default on dask's
+                current scheduler.
 
         Returns:
             The result as a new ndarray, or `out`.
@@ -86,7 +91,18 @@ class LazyTensor:
         Raises:
             MemoryBudgetError: no plan fits in `max_bytes`.
         """
-        return _compute((self,), max_bytes, out, progress)[0]
+        return _compute((self,), max_bytes, out, progress, scheduler)[0]
+
+    def to_dask(self, max_bytes=None):
+        """A ``dask.array.Array`` computing this expression by the same terms, orders and
+        views as `compute`, in tasks each within `max_bytes` (its reads of input chunks,
+        what it allocates and the block it returns).
+
+        Raises:
+            MemoryBudgetError: some task cannot be cut to fit in `max_bytes`.
+            ImportError: dask is not installed.
+        """
+        return _to_dask((self.node,), parse_bytes(max_bytes))[0]
 
     def explain(self, max_bytes=None) -> Plan:
         """The plan `compute` would run within `max_bytes`: terms, contraction orders,
@@ -197,7 +213,7 @@ def lazy(x, name: str | None = None) -> LazyTensor:
         raise TypeError("lazy() wraps arrays; to name a LazyTensor, wrap its input")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")
-    return LazyTensor(Node(Op.LEAF, arg=Leaf(_as_array(x), name)))
+    return LazyTensor(Node(Op.LEAF, arg=_leaf(x, name)))
 
 
 def eye(N, M=None, k=0, dtype=float) -> LazyTensor:
@@ -569,15 +585,43 @@ def trace(a, offset=0, axis1=0, axis2=1) -> LazyTensor:
 
 # -- evaluation ---------------------------------------------------------------------------
 
-def compute(*tensors, max_bytes=None) -> tuple[np.ndarray, ...]:
-    """Evaluate several expressions at once, computing work common to them once.
+def compute(*tensors, max_bytes=None, scheduler=None) -> tuple[np.ndarray, ...]:
+    """Evaluate several expressions at once, computing work common to them once (on dask
+    with `scheduler`, or when they have dask inputs: see `LazyTensor.compute`).
 
     >>> import numpy as np, lazyein as le
     >>> a = le.lazy(np.arange(3.0))
     >>> le.compute(a + a, a.sum())
     (array([0., 2., 4.]), array(3.))
     """
-    return _compute(tuple(tensors), max_bytes, None, False)
+    return _compute(tuple(tensors), max_bytes, None, False, scheduler)
+
+
+def _to_dask(roots, budget):
+    try:
+        from .backends.dask import to_dask
+    except ImportError as error:
+        raise ImportError(f"lazyein on dask needs dask[array] ({error}): "
+                          "pip install 'lazyein[dask]'") from None
+    return to_dask(roots, budget)
+
+
+def _on_dask(roots, budget, out, progress, scheduler):
+    """`_compute` through dask: the arrays `to_dask` makes, computed together."""
+    import dask
+
+    arrays = _to_dask(roots, budget)
+    with contextlib.ExitStack() as stack:
+        if progress:
+            from dask.diagnostics import ProgressBar
+
+            stack.enter_context(ProgressBar())
+        results = dask.compute(*arrays, scheduler=scheduler)
+    results = [np.asarray(r) for r in results]
+    if out is not None:
+        _copy_in_slabs(out, results[0])
+        return (out,)
+    return tuple(results)
 
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -681,7 +725,7 @@ def _plan_for(roots, budget=None, stream_results=False):
     return plan, arrays
 
 
-def _compute(tensors, max_bytes, out, progress):
+def _compute(tensors, max_bytes, out, progress, scheduler=None):
     roots = tuple(_node(t, weak=False) for t in tensors)
     budget = parse_bytes(max_bytes)
     if out is not None:
@@ -695,6 +739,9 @@ def _compute(tensors, max_bytes, out, progress):
         if not np.can_cast(root.dtype, out.dtype, "safe"):
             raise TypeError(f"out has dtype {out.dtype}, to which the result's {root.dtype} "
                             "does not cast safely")
+    if scheduler is not None or any(n.op is Op.LEAF and n.arg.dask is not None
+                                    for n in toposort(*roots)):
+        return _on_dask(roots, budget, out, progress, scheduler)
     # an `out=` on disk takes a result larger than memory: the plan writes it region by
     # region into a scratch file beside it, never holding the whole result
     on_disk = isinstance(out, np.memmap) and out.filename is not None
@@ -760,6 +807,23 @@ def _progress_bar(total: int):
 
 # -- input helpers ------------------------------------------------------------------------
 
+def _is_dask_array(x) -> bool:
+    """A dask array (or another dask collection with chunks), told without importing dask."""
+    return hasattr(x, "__dask_graph__") and hasattr(x, "chunks") and hasattr(x, "dtype")
+
+
+def _leaf(x, name=None) -> Leaf:
+    """A leaf for an input: a dask array kept lazy (a stand-in with its shape and dtype),
+    anything else as numpy sees it."""
+    if _is_dask_array(x):
+        if any(math.isnan(d) for d in x.shape):
+            raise ShapeError(f"a dask array of unknown shape {x.shape} cannot be planned; "
+                             "call compute_chunk_sizes() on it first")
+        _check_numeric(np.dtype(x.dtype))
+        return Leaf(layout(x.shape, x.dtype), name, dask=x)
+    return Leaf(_as_array(x), name)
+
+
 def _as_array(x) -> np.ndarray:
     array = np.asarray(x)
     _check_numeric(array.dtype)
@@ -778,7 +842,7 @@ def _node(x, weak: bool = True) -> Node:
         return x.node
     if weak and type(x) in (bool, int, float, complex):  # np.float64 is a float, but strong
         return Node(Op.LEAF, arg=Leaf(_as_array(x), weak=True))
-    return Node(Op.LEAF, arg=Leaf(_as_array(x)))
+    return Node(Op.LEAF, arg=_leaf(x))
 
 
 _ZEROS: dict[np.dtype, object] = {}

@@ -25,24 +25,35 @@ class Op(enum.Enum):
 
 
 class Leaf:
-    """An input array, compared by identity: two leaves are equal when they hold the same object."""
+    """An input array, compared by identity: two leaves are equal when they hold the same object.
 
-    __slots__ = ("array", "name", "weak", "__weakref__")
+    A dask array stays lazy: `array` is then a stand-in with its shape, dtype and C-order
+    strides (never read), and `dask` the array itself; two leaves of dask arrays of one name
+    are one leaf, as dask names equal data."""
 
-    def __init__(self, array: np.ndarray, name: str | None = None, weak: bool = False):
+    __slots__ = ("array", "name", "weak", "dask", "__weakref__")
+
+    def __init__(self, array: np.ndarray, name: str | None = None, weak: bool = False,
+                 dask=None):
         self.array = array
         self.name = name
         # A Python scalar keeps numpy's "weak" promotion (NEP 50): 2 * float32 stays float32.
         self.weak = weak
+        self.dask = dask
 
     def __eq__(self, other):
         if not isinstance(other, Leaf) or (self.name, self.weak) != (other.name, other.weak):
             return False
+        if self.dask is not None or other.dask is not None:
+            return other.dask is not None and self.dask is not None and \
+                self.dask.name == other.dask.name
         if self.weak:  # Python scalars are values, not data: equal values are one leaf
             return self.array.dtype == other.array.dtype and self.array == other.array
         return self.array is other.array
 
     def __hash__(self):
+        if self.dask is not None:
+            return hash((self.dask.name, self.name))
         key = self.array.item() if self.weak else id(self.array)
         return hash((key, self.name, self.weak))
 

@@ -21,13 +21,15 @@ from .execute import (
     Zeros,
     layout,
     result_labels,
+    run_steps,
 )
 from .ir import Node, Op, toposort
 from .lower import Lowering
 from .printing import describe_op, format_bytes, letters
 from .sop import Term, axis_labels, chunk_groups, restrict, term_labels
 
-__all__ = ["Plan", "Profile", "TermReport", "build_plan", "measure_term", "term_blocks"]
+__all__ = ["Plan", "Profile", "TermReport", "TermProgram", "build_plan", "compile_term",
+           "measure_term", "term_blocks"]
 
 
 @dataclass(frozen=True)
@@ -507,28 +509,58 @@ def measure_term(term: Term, shape, blocks=(), whole_order=False, paths=None):
     """``(peak bytes, modelled seconds)`` of `term` planned alone, sliced by `blocks`, added
     into an array of `shape` (which is not counted): how the budget search and the choice
     of a window's form price a term."""
+    builder, program = _alone(term, shape, term.dtype, blocks, whole_order, paths)
+    return program.peak_bytes, sum(builder.seconds)
+
+
+@dataclass(frozen=True)
+class TermProgram:
+    """One term compiled on its own: called with its sources' arrays (in `sources` order), it
+    returns a new array of `shape` holding ``coeff * einsum(...)`` placed as the term's `out`
+    says (zeros elsewhere). How a dask task computes its block of a term; `peak_bytes` is
+    its working memory besides that array."""
+
+    sources: tuple[Node, ...]
+    num_values: int
+    steps: tuple
+    frees: tuple
+    target: int
+    peak_bytes: int
+
+    def __call__(self, *arrays: np.ndarray) -> np.ndarray:
+        env = list(arrays) + [None] * (self.num_values - len(arrays))
+        run_steps(self.steps, self.frees, env)
+        return env[self.target]
+
+
+def compile_term(term: Term, shape, dtype, blocks=(), whole_order=False,
+                 paths=None) -> TermProgram:
+    """`term` as a `TermProgram` writing into a new array of `shape` and `dtype`, sliced by
+    `blocks` (see `term_blocks`) when given."""
+    return _alone(term, shape, dtype, blocks, whole_order, paths)[1]
+
+
+def _alone(term: Term, shape, dtype, blocks, whole_order, paths):
     sources = list(dict.fromkeys(f.source for f in term.factors))
     builder = _Builder(sources, given=[s for s in sources if s.op is not Op.LEAF])
     if paths is not None:
         builder.paths = paths
-    target = builder.emit(lambda v: _Target(v), term.dtype, 0, shape=shape)
+    # the array written into is the caller's result, not working memory: allocated, not counted
+    target = builder.emit(lambda v: Zeros(v, tuple(shape), np.dtype(dtype)), dtype, 0,
+                          shape=tuple(shape))
+    buffer = builder.steps[-1]
     report = builder.new_report(None, 0)
     if blocks:
-        builder.contract_sliced(term, tuple(blocks), target, "", report,
-                                whole_order=whole_order)
+        builder.contract_sliced(term, tuple(blocks), target, "", report, buffer, whole_order)
     else:
         value, labels = builder.contract_term(term, "", report)
-        builder.accumulate(target, value, labels, term)
+        builder.write_first(buffer, builder.accumulate(target, value, labels, term, True))
     frees, kept = _lifetimes(builder.steps, (target,), len(sources))
     _close_loops(builder, frees)
-    return _peak_bytes(builder, frees, kept)[0], sum(builder.seconds)
-
-
-class _Target:
-    """The buffer a term priced alone adds into: outside its working memory."""
-
-    def __init__(self, out):
-        self.out = out
+    program = TermProgram(tuple(sources), len(builder.dtype), tuple(builder.steps),
+                          tuple(tuple(f) for f in frees), target,
+                          _peak_bytes(builder, frees, kept)[0])
+    return builder, program
 
 
 def _describe_blocks(term: Term, blocks) -> tuple[str, ...]:

@@ -1,0 +1,1 @@
+"""Where a plan runs besides numpy's own loop: `lazyein.backends.dask` (optional import)."""

@@ -1,0 +1,417 @@
+"""Plans on dask (DESIGN.md stage 4, beyond one machine): each term runs in blocks, one task each.
+
+The expression is lowered exactly as for numpy: a sum of terms, each ``coeff * einsum`` of
+views of inputs, placed in the output. On dask, a term's labels are cut into blocks, and
+each block of the term is one task: it reads the pieces of the inputs its views reach and
+runs the term restricted to the block, compiled by the numpy planner (its views, its
+contraction order, its own slicing if it needs one), into the box of the output it lands
+in. A summed label's blocks are partial sums, a kept label's blocks disjoint boxes; the
+boxes of one output chunk are added by a tree of tasks.
+
+Blocks follow the inputs' chunks: every label that indexes an axis of a dask input (or of
+the output) is cut where that axis's chunks end, so a task reads whole chunks, or parts of
+one, and nothing is rechunked; only a view that crosses chunks (a window, a split of a
+merged axis) assembles the piece it reaches. Where a block's task would hold more than
+`max_bytes` (the chunks it reads, what it allocates, the box it returns), the label that
+lowers that most is cut further, until every task fits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import uuid
+from bisect import bisect_right
+
+import dask.array as da
+import numpy as np
+from dask.highlevelgraph import HighLevelGraph
+
+from ..budget import _Samples, _shape_key
+from ..errors import MemoryBudgetError
+from ..execute import layout
+from ..ir import Leaf, Node, Op, toposort
+from ..lower import Lowering
+from ..plan import compile_term, term_blocks
+from ..printing import describe_op, format_bytes
+from ..sop import Axis, Factor, Sub, Term, restrict, term_labels
+
+__all__ = ["to_dask", "MAX_TASKS"]
+
+# A term is cut into at most this many blocks: a dask task costs about a millisecond of
+# scheduling, so more would spend longer scheduling than computing.
+MAX_TASKS = 20_000
+# Output chunks are at most this big (and a quarter of the budget), as dask's "auto" chunks
+_CHUNK_LIMIT = 128 * 2**20
+# Boxes added by one task of the tree that sums an output chunk, at most
+_FAN_IN = 16
+
+
+def to_dask(roots: tuple[Node, ...], budget: int | None) -> list[da.Array]:
+    """Dask arrays computing `roots`, each task within `budget` bytes (None: unbounded).
+
+    Raises:
+        MemoryBudgetError: some task cannot be made to fit; names the least found.
+    """
+    graph = _Graph(roots, budget)
+    return [graph.array(root) for root in roots]
+
+
+class _Source:
+    """An array tasks read by chunks: a dask array's, or a numpy input held whole in the
+    graph (it is in memory already, so reading it costs no bytes)."""
+
+    def __init__(self, name, bounds, itemsize, literal=False):
+        self.name = name
+        self.bounds = bounds        # per axis: the offsets where its chunks start, and its end
+        self.itemsize = itemsize
+        self.literal = literal      # a numpy input: the graph key `name` holds it whole
+
+    @classmethod
+    def of(cls, array: da.Array) -> _Source:
+        bounds = tuple(tuple(itertools.accumulate(c, initial=0)) for c in array.chunks)
+        return cls(array.name, bounds, array.dtype.itemsize)
+
+    @property
+    def chunks(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(tuple(b - a for a, b in zip(bs, bs[1:])) for bs in self.bounds)
+
+    def pieces(self, box):
+        """Per chunk the box ``[(lo, hi), ...]`` overlaps: its key, the part of it inside
+        the chunk, where that part goes in the box, and the chunk's bytes."""
+        if self.literal:
+            yield self.name, tuple(slice(lo, hi) for lo, hi in box), None, 0
+            return
+        spans = []
+        for (lo, hi), bs in zip(box, self.bounds):
+            first, last = bisect_right(bs, lo) - 1, bisect_right(bs, hi - 1) - 1
+            spans.append([(i, bs[i], bs[i + 1]) for i in range(first, last + 1)])
+        for combo in itertools.product(*spans):
+            key = (self.name, *(i for i, _, _ in combo))
+            inner = tuple(slice(max(lo, a) - a, min(hi, b) - a)
+                          for (lo, hi), (_, a, b) in zip(box, combo))
+            where = tuple(slice(max(lo, a) - lo, min(hi, b) - lo)
+                          for (lo, hi), (_, a, b) in zip(box, combo))
+            nbytes = math.prod(b - a for _, a, b in combo) * self.itemsize
+            yield key, inner, where, nbytes
+
+
+class _Graph:
+    """The tasks computing some roots: one dict of tasks, and the dask inputs it reads."""
+
+    def __init__(self, roots, budget):
+        self.budget = budget
+        nodes = toposort(*roots)
+        users = {}
+        for n in nodes:
+            for s in n.src:
+                users[s] = users.get(s, 0) + 1
+        shared = {n for n, k in users.items() if k > 1} | set(roots)
+        self.lowering = Lowering(budget, shared)
+        self.tasks: dict = {}
+        self.inputs: list[da.Array] = []   # dask arrays the tasks read
+        self.values: dict[Node, tuple[_Source, da.Array | None]] = {}
+        self.samples = _Samples()
+        self.programs: dict = {}
+        self.token = uuid.uuid4().hex[:12]
+        self.count = itertools.count()
+
+    def array(self, root: Node) -> da.Array:
+        source, array = self.value(root)
+        if array is not None:
+            return array
+        layer = dict(self.tasks)
+        graph = HighLevelGraph.from_collections(source.name, layer, dependencies=self.inputs)
+        return da.Array(graph, source.name, source.chunks, dtype=root.dtype)
+
+    def value(self, node: Node) -> tuple[_Source, da.Array | None]:
+        """How tasks read `node`'s value; the dask array it is, where it is one already."""
+        if (hit := self.values.get(node)) is not None:
+            return hit
+        if node.op is Op.LEAF:
+            hit = self.leaf(node.arg)
+        else:
+            terms = self.lowering.lower(node)
+            if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
+                # no split or merge of labels expresses this reshape: dask's own
+                _, child = self.value(node.src[0])
+                array = self.as_dask(node.src[0], child).reshape(node.shape)
+                self.inputs.append(array)
+                hit = (_Source.of(array), array)
+            else:
+                hit = (self.sum_of(node, terms), None)
+        self.values[node] = hit
+        return hit
+
+    def as_dask(self, node: Node, array) -> da.Array:
+        if array is not None:
+            return array
+        source = self.values[node][0]
+        graph = HighLevelGraph.from_collections(source.name, dict(self.tasks),
+                                                dependencies=self.inputs)
+        return da.Array(graph, source.name, source.chunks, dtype=node.dtype)
+
+    def leaf(self, leaf: Leaf):
+        if leaf.dask is not None:
+            array = leaf.dask
+            if self.budget is not None:
+                # chunks too big for any task to read are split ("auto" keeps their shape)
+                limit = max(self.budget // 4, array.dtype.itemsize)
+                biggest = math.prod(max(c, default=1) for c in array.chunks)
+                if biggest * array.dtype.itemsize > limit:
+                    array = array.rechunk(
+                        da.core.normalize_chunks("auto", array.shape, limit=limit,
+                                                 dtype=array.dtype,
+                                                 previous_chunks=array.chunks))
+            self.inputs.append(array)
+            return _Source.of(array), array
+        key = f"lazyein-input-{self.token}-{next(self.count)}"
+        self.tasks[key] = leaf.array
+        bounds = tuple((0, n) for n in leaf.array.shape)
+        return _Source(key, bounds, leaf.array.dtype.itemsize, literal=True), None
+
+    # -- a node as a sum of terms --------------------------------------------------------
+    def sum_of(self, node: Node, terms: list[Term]) -> _Source:
+        name = f"lazyein-{node.op.value}-{self.token}-{next(self.count)}"
+        out = _Source(name, self.out_bounds(node, terms), node.dtype.itemsize)
+        boxes: dict[tuple, list] = {}   # per output chunk: (box, key) of what lands in it
+        for term in terms:
+            for chunk, box, key in self.term_tasks(term, node, out):
+                boxes.setdefault(chunk, []).append((box, key))
+        for chunk in itertools.product(*(range(len(b) - 1) for b in out.bounds)):
+            shape = tuple(b[i + 1] - b[i] for b, i in zip(out.bounds, chunk))
+            self.sum_boxes((name, *chunk), shape, node.dtype, boxes.get(chunk, []))
+        return out
+
+    def out_bounds(self, node: Node, terms: list[Term]):
+        """Chunks of `node`'s value: along axes every term writes through one label or one
+        index, dask's "auto" chunks within a quarter of the budget; along others, whole."""
+        free = [all(ax.steps is None and len(ax.subs) <= 1 for ax in axes)
+                for axes in zip(*(t.out for t in terms))] if terms else [True] * len(node.shape)
+        limit = _CHUNK_LIMIT if self.budget is None else \
+            max(min(self.budget // 4, _CHUNK_LIMIT), node.dtype.itemsize)
+        chunks = da.core.normalize_chunks(tuple("auto" if f else -1 for f in free), node.shape,
+                                          limit=limit, dtype=node.dtype)
+        return tuple(tuple(itertools.accumulate(c, initial=0)) for c in chunks)
+
+    def sum_boxes(self, key, shape, dtype, boxes):
+        """Task `key`: zeros of `shape` with each ``(box, key)`` of `boxes` added in, by a
+        tree of tasks adding at most `_FAN_IN` (fewer when the budget says) at a time."""
+        whole = tuple(slice(0, n) for n in shape)
+        if len(boxes) == 1 and boxes[0][0] == whole:
+            self.tasks[key] = boxes[0][1]  # the one box is the chunk: an alias
+            return
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        fan_in = _FAN_IN
+        if self.budget is not None and nbytes:
+            fan_in = max(2, min(fan_in, self.budget // nbytes - 1))
+        while len(boxes) > fan_in:
+            level = []
+            for k in range(0, len(boxes), fan_in):
+                part = (f"{key[0]}-sum", *key[1:], next(self.count))
+                self._add(part, shape, dtype, boxes[k:k + fan_in])
+                level.append((whole, part))
+            boxes = level
+        self._add(key, shape, dtype, boxes)
+
+    def _add(self, key, shape, dtype, boxes):
+        self.tasks[key] = (_add_boxes, shape, dtype, [b for b, _ in boxes],
+                           [k for _, k in boxes])
+
+    # -- one term in blocks --------------------------------------------------------------
+    def term_tasks(self, term: Term, node: Node, out: _Source):
+        """Emit the tasks computing `term` block by block; yield for each its output chunk,
+        its box there and its key."""
+        sources = {f.source: self.value(f.source)[0] for f in term.factors}
+        cuts = self.aligned_cuts(term, sources, out)
+        limits: dict[int, int] = {}
+        made: dict = {}
+
+        def task_of(block):
+            key = tuple(block.items())
+            if (hit := made.get(key)) is None:
+                hit = made[key] = self.block(term, node, out, sources, block)
+            return hit
+
+        while True:
+            ranges = {ix: _ranges(term.sizes[ix], cuts[ix], limits.get(ix))
+                      for ix in term_labels(term)}
+            count = math.prod(len(r) for r in ranges.values())
+            worst = None
+            if self.budget is not None:
+                for block in _blocks(ranges):
+                    task = task_of(block)
+                    if task.footprint > self.budget:
+                        worst = (task, block)
+                        break
+            if worst is None:
+                break
+            task, block = worst
+            split = self.cheapest_cut(term, node, out, sources, block)
+            if split is None or count * 2 > MAX_TASKS:
+                raise MemoryBudgetError(
+                    f"no plan fits in max_bytes={self.budget:,} ({format_bytes(self.budget)}) "
+                    f"per dask task: a block of {task.description} needs "
+                    f"{task.footprint:,} bytes ({format_bytes(task.footprint)}) and "
+                    f"cannot be cut further; pass max_bytes >= {task.footprint:,}, or "
+                    f"smaller chunks", task.footprint)
+            label, size = split
+            limits[label] = size
+        for block in _blocks(ranges):
+            task = task_of(block)
+            key = (f"{out.name}-block", next(self.count))
+            self.tasks[key] = (task.program, *task.reads)
+            yield task.chunk, task.box, key
+
+    def aligned_cuts(self, term: Term, sources, out: _Source) -> dict[int, set[int]]:
+        """Per label, where its blocks must end so that each task reads within chunks of
+        the inputs and writes within one chunk of the output."""
+        cuts = {ix: set() for ix in term_labels(term)}
+        views = [(f.axes, sources[f.source]) for f in term.factors] + [(term.out, out)]
+        for axes, source in views:
+            for ax, bounds in zip(axes, source.bounds):
+                if ax.steps is None and len(ax.subs) == 1:
+                    s = ax.subs[0]
+                    base = ax.start + s.offset
+                    cuts[s.label].update(b - base for b in bounds
+                                         if 0 < b - base < term.sizes[s.label])
+        return cuts
+
+    def cheapest_cut(self, term, node, out, sources, block):
+        """The label (and block size) whose halving most lowers `block`'s task, if any."""
+        best = None
+        for ix, (lo, hi) in block.items():
+            if hi - lo < 2:
+                continue
+            half = -(-(hi - lo) // 2)
+            smaller = self.block(term, node, out, sources, {**block, ix: (lo, lo + half)})
+            if best is None or smaller.footprint < best[0]:
+                best = (smaller.footprint, ix, half)
+        return None if best is None else best[1:]
+
+    def block(self, term, node, out, sources, block) -> _Block:
+        """The task computing `term` restricted to `block` (label -> range)."""
+        part = restrict(term, block)
+        factors, reads, seen, footprint = [], [], {}, 0
+        for f in part.factors:
+            source = sources[f.source]
+            box, axes = zip(*(_boxed(ax, part.sizes) for ax in f.axes)) if f.axes else ((), ())
+            if (f.source, box) not in seen:
+                stand_in = Node(Op.LEAF, arg=Leaf(layout(_box_shape(box), f.source.dtype)))
+                read, nbytes = _read(source, box, f.source.dtype)
+                seen[f.source, box] = stand_in
+                reads.append(read)
+                footprint += nbytes
+            factors.append(Factor(seen[f.source, box], tuple(axes)))
+        box, axes = zip(*(_boxed(ax, part.sizes) for ax in part.out)) if part.out else ((), ())
+        chunk = tuple(bisect_right(b, lo) - 1 for (lo, _), b in zip(box, out.bounds))
+        origin = [b[i] for b, i in zip(out.bounds, chunk)]
+        shape = _box_shape(box)
+        local = part._replace(factors=tuple(factors), out=tuple(axes))
+        program = self.program(local, shape, node.dtype, footprint)
+        footprint += program.peak_bytes + math.prod(shape) * node.dtype.itemsize
+        where = tuple(slice(lo - o, hi - o) for (lo, hi), o in zip(box, origin))
+        return _Block(program, tuple(reads), chunk, where, footprint,
+                      _describe(part, node))
+
+    def program(self, term: Term, shape, dtype, reads: int):
+        """The term compiled for a task that also holds `reads` bytes of inputs: sliced by
+        the numpy planner if what is left of the budget needs it."""
+        key = (_shape_key(term), shape, dtype.str, reads if self.budget is not None else 0)
+        if (hit := self.programs.get(key)) is None:
+            spec = ((), False)
+            if self.budget is not None:
+                room = self.budget - reads - math.prod(shape) * dtype.itemsize
+                if self.samples.measure(term, shape, spec)[0] > room:
+                    spec = self.samples.best(term, shape, room) or \
+                        self.samples.smallest(term, shape)
+            ranks, whole_order = spec
+            blocks = term_blocks(term, shape, ranks, self.samples.paths)
+            hit = self.programs[key] = compile_term(term, shape, dtype, blocks, whole_order,
+                                                    self.samples.paths)
+        return hit
+
+
+class _Block:
+    __slots__ = ("program", "reads", "chunk", "box", "footprint", "description")
+
+    def __init__(self, program, reads, chunk, box, footprint, description):
+        self.program, self.reads, self.chunk, self.box = program, reads, chunk, box
+        self.footprint, self.description = footprint, description
+
+
+def _boxed(ax: Axis, sizes) -> tuple[tuple[int, int], Axis]:
+    """The indices ``[lo, hi)`` that `ax` reaches, and `ax` indexing an array holding only
+    those (its box)."""
+    if not ax.subs:
+        return (ax.start, ax.start + 1), Axis(0, ())
+    if ax.steps is not None:
+        lo = ax.start + sum(s.offset * st for s, st in zip(ax.subs, ax.steps))
+        hi = lo + 1 + sum((sizes[s.label] - 1) * st for s, st in zip(ax.subs, ax.steps))
+        return (lo, hi), ax._replace(start=ax.start - lo)
+    outer, inner = ax.subs[0], math.prod(s.dim for s in ax.subs[1:])
+    lo = ax.start + outer.offset * inner
+    n = sizes[outer.label]
+    return (lo, lo + n * inner), Axis(0, (Sub(outer.label, n, 0), *ax.subs[1:]))
+
+
+def _box_shape(box) -> tuple[int, ...]:
+    return tuple(hi - lo for lo, hi in box)
+
+
+def _read(source: _Source, box, dtype):
+    """The task argument that reads `box` of `source`, and the bytes that holds: the chunks
+    it reads, and the piece assembled from them when it spans several."""
+    pieces = list(source.pieces(box))
+    if len(pieces) == 1:
+        key, inner, _, nbytes = pieces[0]
+        return (_take, key, inner), nbytes
+    shape = _box_shape(box)
+    nbytes = sum(p[3] for p in pieces) + math.prod(shape) * np.dtype(dtype).itemsize
+    return (_assemble, shape, np.dtype(dtype), [p[2] for p in pieces], [p[0] for p in pieces],
+            [p[1] for p in pieces]), nbytes
+
+
+def _take(array, index) -> np.ndarray:
+    """``array[index]``, a view, and an array even when it is 0-d."""
+    return array[(*index, Ellipsis)]
+
+
+def _assemble(shape, dtype, wheres, chunks, inners) -> np.ndarray:
+    """The box of an array made of the parts `inners` of `chunks`, placed at `wheres`."""
+    box = np.empty(shape, dtype)
+    for where, chunk, inner in zip(wheres, chunks, inners):
+        box[where] = chunk[inner]
+    return box
+
+
+def _add_boxes(shape, dtype, wheres, boxes) -> np.ndarray:
+    """Zeros of `shape` with each box added at its place."""
+    total = np.zeros(shape, dtype)
+    for where, box in zip(wheres, boxes):
+        total[where] += box
+    return total
+
+
+def _ranges(n: int, cuts, limit: int | None) -> list[tuple[int, int]]:
+    """``[lo, hi)`` ranges covering ``range(n)``, ending at each of `cuts`, none longer than
+    `limit`."""
+    ends = sorted(set(cuts) | {n})
+    ranges, lo = [], 0
+    for end in ends:
+        step = end - lo if limit is None else limit
+        for start in range(lo, end, step):
+            ranges.append((start, min(start + step, end)))
+        lo = end
+    return ranges
+
+
+def _blocks(ranges: dict[int, list]):
+    labels = list(ranges)
+    for combo in itertools.product(*ranges.values()):
+        yield dict(zip(labels, combo))
+
+
+def _describe(term: Term, node: Node) -> str:
+    return (f"{describe_op(node)} {list(node.shape)} (labels of sizes "
+            f"{sorted(term.sizes.values())})")
