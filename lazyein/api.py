@@ -9,6 +9,7 @@ import numbers
 import operator
 import os
 import re
+import sys
 import tempfile
 import weakref
 from collections import OrderedDict
@@ -598,12 +599,23 @@ def compute(*tensors, max_bytes=None, scheduler=None) -> tuple[np.ndarray, ...]:
 
 
 def _to_dask(roots, budget):
+    """The dask arrays computing `roots`; one expression's are kept with it, like its numpy
+    plans (a graph over the same inputs computes the same again)."""
+    known = _ROOT_GRAPHS.get(roots[0]) if len(roots) == 1 else None
+    if known is not None and (hit := known.get(budget)) is not None:
+        return hit
     try:
         from .backends.dask import to_dask
     except ImportError as error:
         raise ImportError(f"lazyein on dask needs dask[array] ({error}): "
                           "pip install 'lazyein[dask]'") from None
-    return to_dask(roots, budget)
+    arrays = to_dask(roots, budget)
+    if len(roots) == 1:
+        _ROOT_GRAPHS.setdefault(roots[0], {})[budget] = arrays
+    return arrays
+
+
+_ROOT_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _on_dask(roots, budget, out, progress, scheduler):
@@ -705,6 +717,9 @@ def clear_plan_cache():
     """Forget every plan made so far (the next compute of anything plans afresh)."""
     _PLAN_CACHE.clear()
     _ROOT_PLANS.clear()
+    _ROOT_GRAPHS.clear()
+    if "lazyein.backends.dask" in sys.modules:
+        sys.modules["lazyein.backends.dask"].clear_caches()
 
 
 def _plan_for(roots, budget=None, stream_results=False):

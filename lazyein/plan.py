@@ -7,6 +7,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import opt_einsum
@@ -509,7 +510,7 @@ def measure_term(term: Term, shape, blocks=(), whole_order=False, paths=None):
     """``(peak bytes, modelled seconds)`` of `term` planned alone, sliced by `blocks`, added
     into an array of `shape` (which is not counted): how the budget search and the choice
     of a window's form price a term."""
-    builder, program = _alone(term, shape, term.dtype, blocks, whole_order, paths)
+    builder, program = _alone(term, shape, term.dtype, blocks, whole_order, paths, adopt=False)
     return program.peak_bytes, sum(builder.seconds)
 
 
@@ -537,30 +538,52 @@ def compile_term(term: Term, shape, dtype, blocks=(), whole_order=False,
                  paths=None) -> TermProgram:
     """`term` as a `TermProgram` writing into a new array of `shape` and `dtype`, sliced by
     `blocks` (see `term_blocks`) when given."""
-    return _alone(term, shape, dtype, blocks, whole_order, paths)[1]
+    return _alone(term, shape, dtype, blocks, whole_order, paths, adopt=True)[1]
 
 
-def _alone(term: Term, shape, dtype, blocks, whole_order, paths):
+def _alone(term: Term, shape, dtype, blocks, whole_order, paths, adopt: bool):
+    """A builder with `term` emitted alone into an array of `shape`, and its program. With
+    `adopt`, a product that is that whole array is returned as it is (a term priced for a
+    sum of terms is never adopted: its product is added into the sum, and held till then)."""
     sources = list(dict.fromkeys(f.source for f in term.factors))
     builder = _Builder(sources, given=[s for s in sources if s.op is not Op.LEAF])
     if paths is not None:
         builder.paths = paths
-    # the array written into is the caller's result, not working memory: allocated, not counted
-    target = builder.emit(lambda v: Zeros(v, tuple(shape), np.dtype(dtype)), dtype, 0,
-                          shape=tuple(shape))
-    buffer = builder.steps[-1]
+    shape, dtype = tuple(shape), np.dtype(dtype)
     report = builder.new_report(None, 0)
     if blocks:
-        builder.contract_sliced(term, tuple(blocks), target, "", report, buffer, whole_order)
+        target = builder.zeros(_Shaped(shape, dtype))
+        builder.contract_sliced(term, tuple(blocks), target, "", report, builder.steps[-1],
+                                whole_order)
     else:
         value, labels = builder.contract_term(term, "", report)
-        builder.write_first(buffer, builder.accumulate(target, value, labels, term, True))
+        if adopt and builder.adoptable(value, labels, term, _Shaped(shape, dtype)):
+            target = value  # the product itself is the array asked for: no copy into one
+            if builder.shape[value] != shape:
+                target = builder.emit(lambda v: Reshape(v, value, shape), dtype, 0, shape=shape)
+        else:
+            target = builder.zeros(_Shaped(shape, dtype))
+            buffer = builder.steps[-1]
+            builder.write_first(buffer, builder.accumulate(target, value, labels, term, True))
+    # the array written into is the caller's result, not working memory: not counted
+    builder.alloc[target] = 0
     frees, kept = _lifetimes(builder.steps, (target,), len(sources))
     _close_loops(builder, frees)
     program = TermProgram(tuple(sources), len(builder.dtype), tuple(builder.steps),
                           tuple(tuple(f) for f in frees), target,
                           _peak_bytes(builder, frees, kept)[0])
     return builder, program
+
+
+class _Shaped(NamedTuple):
+    """The shape and dtype a term alone is written into (a node's, for `_Builder.zeros`)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
 
 
 def _describe_blocks(term: Term, blocks) -> tuple[str, ...]:

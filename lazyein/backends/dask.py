@@ -22,9 +22,11 @@ import itertools
 import math
 import uuid
 from bisect import bisect_right
+from collections import OrderedDict
 
 import dask.array as da
 import numpy as np
+import opt_einsum
 from dask.highlevelgraph import HighLevelGraph
 
 from ..budget import _Samples, _shape_key
@@ -34,7 +36,7 @@ from ..ir import Leaf, Node, Op, toposort
 from ..lower import Lowering
 from ..plan import compile_term, term_blocks
 from ..printing import describe_op, format_bytes
-from ..sop import Axis, Factor, Sub, Term, restrict, term_labels
+from ..sop import Axis, Factor, Sub, Term, axis_labels, restrict, term_labels
 
 __all__ = ["to_dask", "MAX_TASKS"]
 
@@ -111,8 +113,7 @@ class _Graph:
         self.tasks: dict = {}
         self.inputs: list[da.Array] = []   # dask arrays the tasks read
         self.values: dict[Node, tuple[_Source, da.Array | None]] = {}
-        self.samples = _Samples()
-        self.programs: dict = {}
+        self.samples = _samples()
         self.token = uuid.uuid4().hex[:12]
         self.count = itertools.count()
 
@@ -171,11 +172,14 @@ class _Graph:
         return _Source(key, bounds, leaf.array.dtype.itemsize, literal=True), None
 
     # -- a node as a sum of terms --------------------------------------------------------
-    def sum_of(self, node: Node, terms: list[Term]) -> _Source:
+    def sum_of(self, node: Node, terms: list[Term], aligned=None) -> _Source:
+        """`node`'s value as chunks, each the sum of the boxes of `terms` landing in it."""
         name = f"lazyein-{node.op.value}-{self.token}-{next(self.count)}"
-        out = _Source(name, self.out_bounds(node, terms), node.dtype.itemsize)
+        out = _Source(name, self.out_bounds(node, terms, aligned), node.dtype.itemsize)
         boxes: dict[tuple, list] = {}   # per output chunk: (box, key) of what lands in it
         for term in terms:
+            if len(term.factors) > 2 and self.in_blocks(term, node, out):
+                term = self.staged(term)
             for chunk, box, key in self.term_tasks(term, node, out):
                 boxes.setdefault(chunk, []).append((box, key))
         for chunk in itertools.product(*(range(len(b) - 1) for b in out.bounds)):
@@ -183,13 +187,62 @@ class _Graph:
             self.sum_boxes((name, *chunk), shape, node.dtype, boxes.get(chunk, []))
         return out
 
-    def out_bounds(self, node: Node, terms: list[Term]):
+    def in_blocks(self, term: Term, node: Node, out: _Source) -> bool:
+        """Does `term` run in more than one block (its inputs' chunks, or the budget, cut it)?"""
+        sources = {f.source: self.value(f.source)[0] for f in term.factors}
+        cuts = self.aligned_cuts(term, sources, out)
+        if any(cuts.values()):
+            return True
+        whole = {ix: (0, n) for ix, n in term.sizes.items()}
+        return self.budget is not None and \
+            self.block(term, node, out, sources, whole).footprint > self.budget
+
+    def staged(self, term: Term) -> Term:
+        """`term` contracted step by step in blocks: each product of its contraction order but
+        the last becomes a chunked array of its own (tasks in blocks, like any term), so a
+        block of one step never redoes another's work. Returns the last product, over those."""
+        sizes = term.sizes
+        values = [(f.source, f.axes, tuple(dict.fromkeys(s.label for ax in f.axes
+                                                         for s in ax.subs)))
+                  for f in term.factors]
+        keep = set(axis_labels(term.out))
+        eq = ",".join(_symbols(ls) for _, _, ls in values) + "->" + _symbols(
+            ix for ix in dict.fromkeys(axis_labels(term.out)) if any(ix in ls for *_, ls in values))
+        path, _ = opt_einsum.contract_path(eq, *(tuple(sizes[ix] for ix in ls)
+                                                 for *_, ls in values),
+                                           shapes=True, optimize="auto")
+        for step in path[:-1]:
+            picked = [values[i] for i in step]
+            for i in sorted(step, reverse=True):
+                del values[i]
+            rest = {ix for *_, ls in values for ix in ls} | keep
+            labels = tuple(dict.fromkeys(ix for *_, ls in picked for ix in ls if ix in rest))
+            shape = tuple(sizes[ix] for ix in labels)
+            axes = tuple(Axis(0, (Sub(ix, sizes[ix], 0),)) for ix in labels)
+            product = Term(1, tuple(Factor(src, ax) for src, ax, _ in picked), axes, sizes,
+                           term.dtype)
+            stand_in = Node(Op.LEAF, arg=Leaf(layout(shape, term.dtype), name="product"))
+            sources = {f.source: self.value(f.source)[0] for f in product.factors}
+            cuts = self.aligned_cuts(product, sources, None)
+            aligned = tuple(sorted(cuts[ix]) for ix in labels)
+            self.values[stand_in] = (self.sum_of(stand_in, [product], aligned), None)
+            values.append((stand_in, axes, labels))
+        return term._replace(factors=tuple(Factor(src, ax) for src, ax, _ in values))
+
+    def out_bounds(self, node: Node, terms: list[Term], aligned=None):
         """Chunks of `node`'s value: along axes every term writes through one label or one
-        index, dask's "auto" chunks within a quarter of the budget; along others, whole."""
+        index, dask's "auto" chunks within a quarter of the budget (or, when they fit, the
+        `aligned` ones: per axis, where chunks should end); along others, whole."""
         free = [all(ax.steps is None and len(ax.subs) <= 1 for ax in axes)
                 for axes in zip(*(t.out for t in terms))] if terms else [True] * len(node.shape)
         limit = _CHUNK_LIMIT if self.budget is None else \
             max(min(self.budget // 4, _CHUNK_LIMIT), node.dtype.itemsize)
+        if aligned is not None and all(free):
+            bounds = tuple((0, *cuts, n) for cuts, n in zip(aligned, node.shape))
+            biggest = math.prod(max((b - a for a, b in zip(bs, bs[1:])), default=0)
+                                for bs in bounds)
+            if biggest * node.dtype.itemsize <= limit:
+                return bounds
         chunks = da.core.normalize_chunks(tuple("auto" if f else -1 for f in free), node.shape,
                                           limit=limit, dtype=node.dtype)
         return tuple(tuple(itertools.accumulate(c, initial=0)) for c in chunks)
@@ -267,7 +320,8 @@ class _Graph:
         """Per label, where its blocks must end so that each task reads within chunks of
         the inputs and writes within one chunk of the output."""
         cuts = {ix: set() for ix in term_labels(term)}
-        views = [(f.axes, sources[f.source]) for f in term.factors] + [(term.out, out)]
+        views = [(f.axes, sources[f.source]) for f in term.factors]
+        views += [(term.out, out)] if out is not None else []
         for axes, source in views:
             for ax, bounds in zip(axes, source.bounds):
                 if ax.steps is None and len(ax.subs) == 1:
@@ -317,19 +371,43 @@ class _Graph:
     def program(self, term: Term, shape, dtype, reads: int):
         """The term compiled for a task that also holds `reads` bytes of inputs: sliced by
         the numpy planner if what is left of the budget needs it."""
-        key = (_shape_key(term), shape, dtype.str, reads if self.budget is not None else 0)
-        if (hit := self.programs.get(key)) is None:
+        room = None if self.budget is None else \
+            self.budget - reads - math.prod(shape) * dtype.itemsize
+        key = (_shape_key(term), shape, dtype.str, room)
+        if (hit := _PROGRAMS.get(key)) is not None:
+            _PROGRAMS.move_to_end(key)
+        else:
             spec = ((), False)
-            if self.budget is not None:
-                room = self.budget - reads - math.prod(shape) * dtype.itemsize
+            if room is not None:
                 if self.samples.measure(term, shape, spec)[0] > room:
                     spec = self.samples.best(term, shape, room) or \
                         self.samples.smallest(term, shape)
             ranks, whole_order = spec
             blocks = term_blocks(term, shape, ranks, self.samples.paths)
-            hit = self.programs[key] = compile_term(term, shape, dtype, blocks, whole_order,
-                                                    self.samples.paths)
+            hit = _PROGRAMS[key] = compile_term(term, shape, dtype, blocks, whole_order,
+                                                self.samples.paths)
+            if len(_PROGRAMS) > _PROGRAM_CACHE_SIZE:
+                _PROGRAMS.popitem(last=False)
         return hit
+
+
+# Compiled blocks, by what their programs depend on: computing an expression again (or one
+# alike) on dask compiles nothing. Like the numpy plans' cache, `clear_plan_cache` empties it.
+_PROGRAMS: OrderedDict = OrderedDict()
+_PROGRAM_CACHE_SIZE = 1024
+_SAMPLES: list[_Samples] = []
+
+
+def _samples() -> _Samples:
+    """The pricing of slicings (cached by shape), shared by every graph while it stays small."""
+    if not _SAMPLES or len(_SAMPLES[0].cache) > 16 * _PROGRAM_CACHE_SIZE:
+        _SAMPLES[:] = [_Samples()]
+    return _SAMPLES[0]
+
+
+def clear_caches():
+    _PROGRAMS.clear()
+    _SAMPLES.clear()
 
 
 class _Block:
@@ -370,6 +448,10 @@ def _read(source: _Source, box, dtype):
     nbytes = sum(p[3] for p in pieces) + math.prod(shape) * np.dtype(dtype).itemsize
     return (_assemble, shape, np.dtype(dtype), [p[2] for p in pieces], [p[0] for p in pieces],
             [p[1] for p in pieces]), nbytes
+
+
+def _symbols(labels) -> str:
+    return "".join(opt_einsum.get_symbol(i) for i in labels)
 
 
 def _take(array, index) -> np.ndarray:
