@@ -38,13 +38,17 @@ from ..plan import compile_term, term_blocks
 from ..printing import describe_op, format_bytes
 from ..sop import Axis, Factor, Sub, Term, axis_labels, restrict, term_labels
 
-__all__ = ["to_dask", "MAX_TASKS"]
+__all__ = ["to_dask", "MAX_BLOCKS", "MAX_TASKS"]
 
-# A term is cut into at most this many blocks: a dask task costs about a millisecond of
-# scheduling, so more would spend longer scheduling than computing.
-MAX_TASKS = 20_000
+# A term (or a step of one) is cut into at most this many blocks, and a graph has at most
+# this many tasks: each costs a fraction of a millisecond to plan and to schedule, so past
+# that a budget too small for the inputs' chunks is refused rather than planned for minutes.
+MAX_BLOCKS = 4096
+MAX_TASKS = 16384
 # Output chunks are at most this big (and a quarter of the budget), as dask's "auto" chunks
 _CHUNK_LIMIT = 128 * 2**20
+# An input is rechunked for a budget into at most about this many chunks
+_MAX_PIECES = 1024
 # Boxes added by one task of the tree that sums an output chunk, at most
 _FAN_IN = 16
 
@@ -55,8 +59,38 @@ def to_dask(roots: tuple[Node, ...], budget: int | None) -> list[da.Array]:
     Raises:
         MemoryBudgetError: some task cannot be made to fit; names the least found.
     """
+    try:
+        return _build(roots, budget)
+    except MemoryBudgetError as error:
+        raise _checked(roots, budget, error) from None
+
+
+def _build(roots, budget) -> list[da.Array]:
     graph = _Graph(roots, budget)
     return [graph.array(root) for root in roots]
+
+
+def _checked(roots, budget: int, error: MemoryBudgetError) -> MemoryBudgetError:
+    """The error to raise for `budget`, naming a budget that works: blocks are cut
+    differently under another budget, so the one a failed search names is tried in turn."""
+    what, required = str(error), error.required_bytes
+    for _ in range(_ROUNDS):
+        try:
+            _build(roots, required)
+            break
+        except MemoryBudgetError as retry:
+            required = max(retry.required_bytes, 2 * required)
+    else:
+        return MemoryBudgetError(f"no plan fits in max_bytes={budget:,} per dask task: {what}; "
+                                 f"more than {required:,} bytes are needed", required)
+    return MemoryBudgetError(
+        f"no plan fits in max_bytes={budget:,} ({format_bytes(budget)}) per dask task: {what}; "
+        f"the least found that works is {required:,} bytes ({format_bytes(required)}): pass "
+        f"max_bytes >= {required:,}, or give the inputs smaller chunks", required)
+
+
+# searches at the budgets failed searches name, before giving up on naming one that works
+_ROUNDS = 12
 
 
 class _Source:
@@ -118,12 +152,8 @@ class _Graph:
         self.count = itertools.count()
 
     def array(self, root: Node) -> da.Array:
-        source, array = self.value(root)
-        if array is not None:
-            return array
-        layer = dict(self.tasks)
-        graph = HighLevelGraph.from_collections(source.name, layer, dependencies=self.inputs)
-        return da.Array(graph, source.name, source.chunks, dtype=root.dtype)
+        self.value(root)
+        return self.as_dask(root)
 
     def value(self, node: Node) -> tuple[_Source, da.Array | None]:
         """How tasks read `node`'s value; the dask array it is, where it is one already."""
@@ -135,8 +165,8 @@ class _Graph:
             terms = self.lowering.lower(node)
             if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
                 # no split or merge of labels expresses this reshape: dask's own
-                _, child = self.value(node.src[0])
-                array = self.as_dask(node.src[0], child).reshape(node.shape)
+                self.value(node.src[0])
+                array = _reshaped(self.as_dask(node.src[0]), node.shape)
                 self.inputs.append(array)
                 hit = (_Source.of(array), array)
             else:
@@ -144,10 +174,13 @@ class _Graph:
         self.values[node] = hit
         return hit
 
-    def as_dask(self, node: Node, array) -> da.Array:
+    def as_dask(self, node: Node) -> da.Array:
+        """`node`'s value (already made) as a dask array of its own."""
+        source, array = self.values[node]
         if array is not None:
             return array
-        source = self.values[node][0]
+        if source.literal:  # a numpy input, as one chunk
+            return da.from_array(node.arg.array, chunks=node.shape, name=f"{source.name}-array")
         graph = HighLevelGraph.from_collections(source.name, dict(self.tasks),
                                                 dependencies=self.inputs)
         return da.Array(graph, source.name, source.chunks, dtype=node.dtype)
@@ -156,10 +189,11 @@ class _Graph:
         if leaf.dask is not None:
             array = leaf.dask
             if self.budget is not None:
-                # chunks too big for any task to read are split ("auto" keeps their shape)
-                limit = max(self.budget // 4, array.dtype.itemsize)
+                # chunks too big for any task to read are split ("auto" keeps their shape),
+                # into no more than _MAX_PIECES: more would cost more in tasks than they save
+                limit = max(self.budget // 4, array.nbytes // _MAX_PIECES, 1)
                 biggest = math.prod(max(c, default=1) for c in array.chunks)
-                if biggest * array.dtype.itemsize > limit:
+                if biggest * array.dtype.itemsize > limit and array.size:
                     array = array.rechunk(
                         da.core.normalize_chunks("auto", array.shape, limit=limit,
                                                  dtype=array.dtype,
@@ -243,6 +277,8 @@ class _Graph:
                                 for bs in bounds)
             if biggest * node.dtype.itemsize <= limit:
                 return bounds
+        if not all(node.shape):  # nothing to cut ("auto" divides by the size)
+            return tuple((0, n) for n in node.shape)
         chunks = da.core.normalize_chunks(tuple("auto" if f else -1 for f in free), node.shape,
                                           limit=limit, dtype=node.dtype)
         return tuple(tuple(itertools.accumulate(c, initial=0)) for c in chunks)
@@ -290,24 +326,20 @@ class _Graph:
             ranges = {ix: _ranges(term.sizes[ix], cuts[ix], limits.get(ix))
                       for ix in term_labels(term)}
             count = math.prod(len(r) for r in ranges.values())
-            worst = None
-            if self.budget is not None:
-                for block in _blocks(ranges):
-                    task = task_of(block)
-                    if task.footprint > self.budget:
-                        worst = (task, block)
-                        break
-            if worst is None:
+            if len(self.tasks) + count > MAX_TASKS:
+                raise MemoryBudgetError(f"the graph would need more than {MAX_TASKS:,} tasks",
+                                        4 * (self.budget or 1))
+            over = None if self.budget is None else _overflowing(ranges, task_of, self.budget)
+            if over is None:
                 break
-            task, block = worst
+            task, block = over
             split = self.cheapest_cut(term, node, out, sources, block)
-            if split is None or count * 2 > MAX_TASKS:
+            if split is None or count * 2 > MAX_BLOCKS:
+                why = "cannot be cut further" if split is None else \
+                    f"would need more than {MAX_BLOCKS:,} blocks"
                 raise MemoryBudgetError(
-                    f"no plan fits in max_bytes={self.budget:,} ({format_bytes(self.budget)}) "
-                    f"per dask task: a block of {task.description} needs "
-                    f"{task.footprint:,} bytes ({format_bytes(task.footprint)}) and "
-                    f"cannot be cut further; pass max_bytes >= {task.footprint:,}, or "
-                    f"smaller chunks", task.footprint)
+                    f"a block of {task.description} needs {task.footprint:,} bytes and {why}",
+                    task.footprint)
             label, size = split
             limits[label] = size
         for block in _blocks(ranges):
@@ -370,24 +402,26 @@ class _Graph:
 
     def program(self, term: Term, shape, dtype, reads: int):
         """The term compiled for a task that also holds `reads` bytes of inputs: sliced by
-        the numpy planner if what is left of the budget needs it."""
-        room = None if self.budget is None else \
-            self.budget - reads - math.prod(shape) * dtype.itemsize
+        the numpy planner if what is left of the budget needs it and slicing can make it fit
+        (else the block is too big, and the caller cuts it)."""
+        room = None
+        if self.budget is not None:
+            room = self.budget - reads - math.prod(shape) * dtype.itemsize
+            if room <= 0 or self.samples.measure(term, shape, ((), False))[0] <= room:
+                room = None  # whole: it fits, or nothing would
         key = (_shape_key(term), shape, dtype.str, room)
         if (hit := _PROGRAMS.get(key)) is not None:
             _PROGRAMS.move_to_end(key)
-        else:
-            spec = ((), False)
-            if room is not None:
-                if self.samples.measure(term, shape, spec)[0] > room:
-                    spec = self.samples.best(term, shape, room) or \
-                        self.samples.smallest(term, shape)
-            ranks, whole_order = spec
-            blocks = term_blocks(term, shape, ranks, self.samples.paths)
-            hit = _PROGRAMS[key] = compile_term(term, shape, dtype, blocks, whole_order,
-                                                self.samples.paths)
-            if len(_PROGRAMS) > _PROGRAM_CACHE_SIZE:
-                _PROGRAMS.popitem(last=False)
+            return hit
+        spec = ((), False)
+        if room is not None:
+            spec = self.samples.best(term, shape, room) or spec
+        ranks, whole_order = spec
+        blocks = term_blocks(term, shape, ranks, self.samples.paths)
+        hit = _PROGRAMS[key] = compile_term(term, shape, dtype, blocks, whole_order,
+                                            self.samples.paths)
+        if len(_PROGRAMS) > _PROGRAM_CACHE_SIZE:
+            _PROGRAMS.popitem(last=False)
         return hit
 
 
@@ -416,6 +450,15 @@ class _Block:
     def __init__(self, program, reads, chunk, box, footprint, description):
         self.program, self.reads, self.chunk, self.box = program, reads, chunk, box
         self.footprint, self.description = footprint, description
+
+
+def _reshaped(array: da.Array, shape) -> da.Array:
+    """Dask's reshape; where it cannot regroup the chunks, of the array in one chunk (a
+    reshape no split or merge of labels expresses is rare, and said by explain())."""
+    try:
+        return array.reshape(shape)
+    except NotImplementedError:
+        return array.rechunk(-1).reshape(shape)
 
 
 def _boxed(ax: Axis, sizes) -> tuple[tuple[int, int], Axis]:
@@ -486,6 +529,20 @@ def _ranges(n: int, cuts, limit: int | None) -> list[tuple[int, int]]:
             ranges.append((start, min(start + step, end)))
         lo = end
     return ranges
+
+
+def _overflowing(ranges: dict[int, list], task_of, budget: int):
+    """A block whose task exceeds `budget`, with it, or None. Blocks of each combination of
+    range lengths are tried first (one each: the grid's shapes), then every block."""
+    firsts = {ix: list({hi - lo: k for k, (lo, hi) in reversed(list(enumerate(r)))}.values())
+              for ix, r in ranges.items()}
+    samples = ({ix: ranges[ix][k] for ix, k in zip(firsts, combo)}
+               for combo in itertools.product(*firsts.values()))
+    for block in itertools.chain(samples, _blocks(ranges)):
+        task = task_of(block)
+        if task.footprint > budget:
+            return task, block
+    return None
 
 
 def _blocks(ranges: dict[int, list]):
