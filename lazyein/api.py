@@ -620,7 +620,7 @@ _ROOT_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def _on_dask(roots, budget, out, progress, scheduler):
     """`_compute` through dask: the arrays `to_dask` makes, computed together."""
-    import dask
+    from .backends.dask import compute
 
     arrays = _to_dask(roots, budget)
     with contextlib.ExitStack() as stack:
@@ -628,8 +628,7 @@ def _on_dask(roots, budget, out, progress, scheduler):
             from dask.diagnostics import ProgressBar
 
             stack.enter_context(ProgressBar())
-        results = dask.compute(*arrays, scheduler=scheduler)
-    results = [np.asarray(r) for r in results]
+        results = compute(arrays, scheduler)
     if out is not None:
         _copy_in_slabs(out, results[0])
         return (out,)

@@ -29,9 +29,9 @@ import numpy as np
 import opt_einsum
 from dask.highlevelgraph import HighLevelGraph
 
-from ..budget import _Samples, _shape_key
+from ..budget import _Samples, _shape_key, plan_within
 from ..errors import MemoryBudgetError
-from ..execute import layout
+from ..execute import layout, run_steps
 from ..ir import Leaf, Node, Op, toposort
 from ..lower import Lowering
 from ..plan import compile_term, term_blocks
@@ -161,6 +161,8 @@ class _Graph:
             return hit
         if node.op is Op.LEAF:
             hit = self.leaf(node.arg)
+        elif (whole := self.whole(node)) is not None:
+            hit = (whole, None)
         else:
             terms = self.lowering.lower(node)
             if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
@@ -173,6 +175,34 @@ class _Graph:
                 hit = (self.sum_of(node, terms), None)
         self.values[node] = hit
         return hit
+
+    def whole(self, node: Node) -> _Source | None:
+        """`node` as one task running its numpy plan (all its terms, work they share done
+        once), when its inputs are each one chunk, so that no block structure is to be
+        followed, and the plan fits in the budget with them and the result; else None."""
+        leaves = [n for n in toposort(node) if n.op is Op.LEAF]
+        reads, held = [], 0
+        for leaf in leaves:
+            if leaf.arg.dask is None:  # a numpy input: given to the task as it is
+                reads.append(leaf.arg.array)
+                continue
+            source = self.value(leaf)[0]
+            if any(len(b) != 2 for b in source.bounds):
+                return None
+            reads.append((source.name, *(0,) * len(leaf.shape)))
+            held += leaf.size * leaf.dtype.itemsize
+        room = None
+        if self.budget is not None:
+            room = self.budget - held - node.size * node.dtype.itemsize
+            if room < 0:
+                return None
+        try:
+            plan = plan_within((node,), room)
+        except MemoryBudgetError:
+            return None
+        name = f"lazyein-{node.op.value}-{self.token}-{next(self.count)}"
+        self.tasks[(name, *(0,) * len(node.shape))] = (_run_plan, plan, reads)
+        return _Source(name, tuple((0, n) for n in node.shape), node.dtype.itemsize)
 
     def as_dask(self, node: Node) -> da.Array:
         """`node`'s value (already made) as a dask array of its own."""
@@ -495,6 +525,27 @@ def _read(source: _Source, box, dtype):
 
 def _symbols(labels) -> str:
     return "".join(opt_einsum.get_symbol(i) for i in labels)
+
+
+def _run_plan(plan, arrays) -> np.ndarray:
+    """The value of a plan's one output, computed from its inputs' arrays."""
+    env = list(arrays) + [None] * (plan.num_values - plan.num_leaves)
+    run_steps(plan.steps, plan.frees, env)
+    return env[plan.outputs[0]]
+
+
+def compute(arrays: list[da.Array], scheduler=None) -> list[np.ndarray]:
+    """The values of `arrays` (made by `to_dask`), by dask's scheduler for them (`scheduler`,
+    or the current one: a distributed Client's when one is active). Their graphs are given
+    to it as they are: lazyein's tasks are already what dask's optimizations would make."""
+    import dask.base
+
+    get = dask.base.get_scheduler(scheduler=scheduler, collections=arrays)
+    graph = HighLevelGraph.merge(*(a.__dask_graph__() for a in arrays))
+    results = get(dict(graph), [a.__dask_keys__() for a in arrays])
+    # a 0-d array's keys are one key in a list: its result, one value in a sequence
+    return [np.asarray(da.core.concatenate3(r) if a.ndim else r[0]
+                       if isinstance(r, (list, tuple)) else r) for a, r in zip(arrays, results)]
 
 
 def _take(array, index) -> np.ndarray:
