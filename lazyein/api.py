@@ -753,8 +753,7 @@ def _compute(tensors, max_bytes, out, progress, scheduler=None):
         if not np.can_cast(root.dtype, out.dtype, "safe"):
             raise TypeError(f"out has dtype {out.dtype}, to which the result's {root.dtype} "
                             "does not cast safely")
-    if scheduler is not None or any(n.op is Op.LEAF and n.arg.dask is not None
-                                    for n in toposort(*roots)):
+    if scheduler is not None or any(map(_has_dask_inputs, roots)):
         return _on_dask(roots, budget, out, progress, scheduler)
     # an `out=` on disk takes a result larger than memory: the plan writes it region by
     # region into a scratch file beside it, never holding the whole result
@@ -777,6 +776,17 @@ def _compute(tensors, max_bytes, out, progress, scheduler=None):
             _copy_in_slabs(out, results[0])
             return (out,)
     return tuple(results)
+
+
+def _has_dask_inputs(root: Node) -> bool:
+    """Whether `root` reads a dask array (known per expression, as its plans are)."""
+    if (hit := _DASK_INPUTS.get(root)) is None:
+        hit = _DASK_INPUTS[root] = any(n.op is Op.LEAF and n.arg.dask is not None
+                                       for n in toposort(root))
+    return hit
+
+
+_DASK_INPUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _chunk_ends(plan: Plan) -> list[bool]:
@@ -822,8 +832,9 @@ def _progress_bar(total: int):
 # -- input helpers ------------------------------------------------------------------------
 
 def _is_dask_array(x) -> bool:
-    """A dask array (or another dask collection with chunks), told without importing dask."""
-    return hasattr(x, "__dask_graph__") and hasattr(x, "chunks") and hasattr(x, "dtype")
+    """A dask array, told without importing dask (one exists only once dask is imported)."""
+    array = sys.modules.get("dask.array")
+    return array is not None and isinstance(x, array.Array)
 
 
 def _leaf(x, name=None) -> Leaf:

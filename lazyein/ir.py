@@ -28,8 +28,7 @@ class Leaf:
     """An input array, compared by identity: two leaves are equal when they hold the same object.
 
     A dask array stays lazy: `array` is then a stand-in with its shape, dtype and C-order
-    strides (never read), and `dask` the array itself; two leaves of dask arrays of one name
-    are one leaf, as dask names equal data."""
+    strides (never read), and `dask` the array itself."""
 
     __slots__ = ("array", "name", "weak", "dask", "__weakref__")
 
@@ -45,15 +44,15 @@ class Leaf:
         if not isinstance(other, Leaf) or (self.name, self.weak) != (other.name, other.weak):
             return False
         if self.dask is not None or other.dask is not None:
-            return other.dask is not None and self.dask is not None and \
-                self.dask.name == other.dask.name
+            # the same object: a persisted copy keeps the name, but not the graph
+            return self.dask is other.dask
         if self.weak:  # Python scalars are values, not data: equal values are one leaf
             return self.array.dtype == other.array.dtype and self.array == other.array
         return self.array is other.array
 
     def __hash__(self):
         if self.dask is not None:
-            return hash((self.dask.name, self.name))
+            return hash((id(self.dask), self.name))
         key = self.array.item() if self.weak else id(self.array)
         return hash((key, self.name, self.weak))
 

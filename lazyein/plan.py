@@ -516,12 +516,13 @@ def measure_term(term: Term, shape, blocks=(), whole_order=False, paths=None):
 
 @dataclass(frozen=True)
 class TermProgram:
-    """One term compiled on its own: called with its sources' arrays (in `sources` order), it
-    returns a new array of `shape` holding ``coeff * einsum(...)`` placed as the term's `out`
-    says (zeros elsewhere). How a dask task computes its block of a term; `peak_bytes` is
-    its working memory besides that array."""
+    """One term compiled on its own: called with its sources' arrays (in the order of first
+    appearance among its factors), it returns a new array of `shape` holding
+    ``coeff * einsum(...)`` placed as the term's `out` says (zeros elsewhere). How a dask task
+    computes its block of a term; `peak_bytes` is its working memory besides that array.
+    It holds no node or array (it is pickled into every task that runs it)."""
 
-    sources: tuple[Node, ...]
+    num_sources: int
     num_values: int
     steps: tuple
     frees: tuple
@@ -569,7 +570,7 @@ def _alone(term: Term, shape, dtype, blocks, whole_order, paths, adopt: bool):
     builder.alloc[target] = 0
     frees, kept = _lifetimes(builder.steps, (target,), len(sources))
     _close_loops(builder, frees)
-    program = TermProgram(tuple(sources), len(builder.dtype), tuple(builder.steps),
+    program = TermProgram(len(sources), len(builder.dtype), tuple(builder.steps),
                           tuple(tuple(f) for f in frees), target,
                           _peak_bytes(builder, frees, kept)[0])
     return builder, program

@@ -34,11 +34,11 @@ from ..errors import MemoryBudgetError
 from ..execute import layout, run_steps
 from ..ir import Leaf, Node, Op, toposort
 from ..lower import Lowering
-from ..plan import compile_term, term_blocks
+from ..plan import _symbols, compile_term, term_blocks
 from ..printing import describe_op, format_bytes
 from ..sop import Axis, Factor, Sub, Term, axis_labels, restrict, term_labels
 
-__all__ = ["to_dask", "MAX_BLOCKS", "MAX_TASKS"]
+__all__ = ["to_dask", "compute", "clear_caches", "MAX_BLOCKS", "MAX_TASKS"]
 
 # A term (or a step of one) is cut into at most this many blocks, and a graph has at most
 # this many tasks: each costs a fraction of a millisecond to plan and to schedule, so past
@@ -168,7 +168,7 @@ class _Graph:
             if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
                 # no split or merge of labels expresses this reshape: dask's own
                 self.value(node.src[0])
-                array = _reshaped(self.as_dask(node.src[0]), node.shape)
+                array = _dask_reshape(self.as_dask(node.src[0]), node.shape, self.budget)
                 self.inputs.append(array)
                 hit = (_Source.of(array), array)
             else:
@@ -315,21 +315,36 @@ class _Graph:
 
     def sum_boxes(self, key, shape, dtype, boxes):
         """Task `key`: zeros of `shape` with each ``(box, key)`` of `boxes` added in, by a
-        tree of tasks adding at most `_FAN_IN` (fewer when the budget says) at a time."""
+        tree of tasks each adding at most `_FAN_IN` boxes, and, within a budget, boxes of at
+        most what the budget leaves besides the chunk the task makes."""
         whole = tuple(slice(0, n) for n in shape)
         if len(boxes) == 1 and boxes[0][0] == whole:
             self.tasks[key] = boxes[0][1]  # the one box is the chunk: an alias
             return
-        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-        fan_in = _FAN_IN
-        if self.budget is not None and nbytes:
-            fan_in = max(2, min(fan_in, self.budget // nbytes - 1))
-        while len(boxes) > fan_in:
-            level = []
-            for k in range(0, len(boxes), fan_in):
-                part = (f"{key[0]}-sum", *key[1:], next(self.count))
-                self._add(part, shape, dtype, boxes[k:k + fan_in])
-                level.append((whole, part))
+        itemsize = np.dtype(dtype).itemsize
+        nbytes = math.prod(shape) * itemsize
+        room = math.inf if self.budget is None else self.budget - nbytes
+
+        def size(where):
+            return math.prod(s.stop - s.start for s in where) * itemsize
+
+        while len(boxes) > _FAN_IN or sum(size(w) for w, _ in boxes) > room:
+            level, batch, held = [], [], 0
+            for where, part in boxes + [(None, None)]:
+                if batch and (where is None or len(batch) == _FAN_IN
+                              or held + size(where) > room):
+                    total = (f"{key[0]}-sum", *key[1:], next(self.count))
+                    self._add(total, shape, dtype, batch)
+                    level.append((whole, total))
+                    batch, held = [], 0
+                if where is not None:
+                    batch.append((where, part))
+                    held += size(where)
+            if len(level) >= len(boxes) or held > room:  # no task can add two of them
+                need = nbytes + 2 * max(size(w) for w, _ in boxes)
+                raise MemoryBudgetError(
+                    f"an output chunk of shape {shape} ({nbytes:,} bytes) is added up from "
+                    f"{len(boxes)} parts, which needs {need:,} bytes", need)
             boxes = level
         self._add(key, shape, dtype, boxes)
 
@@ -356,9 +371,10 @@ class _Graph:
             ranges = {ix: _ranges(term.sizes[ix], cuts[ix], limits.get(ix))
                       for ix in term_labels(term)}
             count = math.prod(len(r) for r in ranges.values())
-            if len(self.tasks) + count > MAX_TASKS:
+            if limits and len(self.tasks) + count > MAX_TASKS:
+                # the budget's cuts (not the inputs' chunks) would make too many tasks
                 raise MemoryBudgetError(f"the graph would need more than {MAX_TASKS:,} tasks",
-                                        4 * (self.budget or 1))
+                                        4 * self.budget)
             over = None if self.budget is None else _overflowing(ranges, task_of, self.budget)
             if over is None:
                 break
@@ -470,6 +486,7 @@ def _samples() -> _Samples:
 
 
 def clear_caches():
+    """Forget compiled blocks and priced slicings (`lazyein.api.clear_plan_cache` calls it)."""
     _PROGRAMS.clear()
     _SAMPLES.clear()
 
@@ -482,13 +499,15 @@ class _Block:
         self.footprint, self.description = footprint, description
 
 
-def _reshaped(array: da.Array, shape) -> da.Array:
-    """Dask's reshape; where it cannot regroup the chunks, of the array in one chunk (a
-    reshape no split or merge of labels expresses is rare, and said by explain())."""
+def _dask_reshape(array: da.Array, shape, budget) -> da.Array:
+    """Dask's reshape, its chunks within a quarter of `budget`; where it cannot regroup the
+    chunks directly, through the flat array (a reshape that no split or merge of labels
+    expresses is rare, and explain() says so)."""
+    limit = None if budget is None else max(budget // 4, 1)
     try:
-        return array.reshape(shape)
+        return array.reshape(shape, limit=limit)
     except NotImplementedError:
-        return array.rechunk(-1).reshape(shape)
+        return array.reshape(-1, limit=limit).reshape(shape, limit=limit)
 
 
 def _boxed(ax: Axis, sizes) -> tuple[tuple[int, int], Axis]:
@@ -521,10 +540,6 @@ def _read(source: _Source, box, dtype):
     nbytes = sum(p[3] for p in pieces) + math.prod(shape) * np.dtype(dtype).itemsize
     return (_assemble, shape, np.dtype(dtype), [p[2] for p in pieces], [p[0] for p in pieces],
             [p[1] for p in pieces]), nbytes
-
-
-def _symbols(labels) -> str:
-    return "".join(opt_einsum.get_symbol(i) for i in labels)
 
 
 def _run_plan(plan, arrays) -> np.ndarray:
