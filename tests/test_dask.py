@@ -223,7 +223,11 @@ def test_building_and_inspecting_never_computes(kind):
         t.explain(max_bytes="4kB")
         assert t.to_dot().startswith("digraph")
         arr = t.to_dask()
-        t.to_dask(max_bytes="4kB")
+        try:  # planned within a small budget, or refused: either way without computing
+            t.to_dask(max_bytes="4kB")
+        except le.MemoryBudgetError:
+            pass
+        t.to_dask(max_bytes="64kB")
         assert isinstance(arr, da.Array) and arr.shape == t.shape and arr.dtype == t.dtype
     assert calls == []
     # and the chunks do raise when computed: the checks above would have seen it
@@ -237,9 +241,19 @@ def test_dask_operands_anywhere_match_numpy(budget):
     x = np.arange(96.0).reshape(12, 8) % 7 - 3
     dx = chunked(x, (5, 3))
     for lazy, eager in _FORMS:
-        assert_matches(lazy(dx).compute(scheduler="sync", max_bytes=budget),
-                       np.asarray(eager(x)))
+        assert_matches(compute_or_required(lazy(dx), budget), np.asarray(eager(x)))
     assert_matches((le.lazy(dx) @ dx.T).compute(scheduler="sync"), x @ x.T)
+
+
+def compute_or_required(t, budget):
+    """`t` computed on dask within `budget`, or, where no task fits in it (a small budget
+    for chunks of whole rows of a reshape's merged axes, say), within the budget the error
+    names: the refusal must name one that works."""
+    try:
+        return t.compute(scheduler="sync", max_bytes=budget)
+    except le.MemoryBudgetError as error:
+        assert budget is not None and error.required_bytes > le.api.parse_bytes(budget)
+        return t.compute(scheduler="sync", max_bytes=error.required_bytes)
 
 
 def test_unknown_shape_is_refused():
@@ -379,7 +393,7 @@ def test_reshape_no_split_or_merge_expresses(how, chunks):
          "computed node": lambda: le.pad(chunked(x, chunks), 0) * 1.0}[how]()
     budget = None if how != "computed node" else 8 * 8  # output chunks of 2 by 4 or so
     for shape in ((2, 10), (4, 5), (20,), (1, 2, 5, 2)):
-        got = t.reshape(shape).compute(scheduler="sync", max_bytes=budget)
+        got = compute_or_required(t.reshape(shape), budget)
         assert_matches(got, x.reshape(shape))
 
 

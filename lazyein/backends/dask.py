@@ -149,6 +149,10 @@ class _Graph:
         self.values: dict[Node, tuple[_Source, da.Array | None]] = {}
         self.samples = _samples()
         self.token = uuid.uuid4().hex[:12]
+        # the inputs' own chunks may make many tasks; the budget may add MAX_TASKS more
+        self.max_tasks = MAX_TASKS + 4 * sum(
+            math.prod(map(len, n.arg.dask.chunks)) for n in nodes
+            if n.op is Op.LEAF and n.arg.dask is not None)
         self.count = itertools.count()
 
     def array(self, root: Node) -> da.Array:
@@ -294,14 +298,15 @@ class _Graph:
         return term._replace(factors=tuple(Factor(src, ax) for src, ax, _ in values))
 
     def out_bounds(self, node: Node, terms: list[Term], aligned=None):
-        """Chunks of `node`'s value: along axes every term writes through one label or one
-        index, dask's "auto" chunks within a quarter of the budget (or, when they fit, the
-        `aligned` ones: per axis, where chunks should end); along others, whole."""
-        free = [all(ax.steps is None and len(ax.subs) <= 1 for ax in axes)
-                for axes in zip(*(t.out for t in terms))] if terms else [True] * len(node.shape)
+        """Chunks of `node`'s value, dask's "auto" ones within a quarter of the budget (or,
+        when they fit, the `aligned` ones: per axis, where chunks should end). An axis a term
+        writes as merged labels (a kron's, a reshape's) is cut only between whole rows of
+        its inner labels; one a window writes, or merged in two different ways, is whole."""
+        grains = [_grain(axes) for axes in zip(*(t.out for t in terms))] if terms else \
+            [(1, 0)] * len(node.shape)
         limit = _CHUNK_LIMIT if self.budget is None else \
             max(min(self.budget // 4, _CHUNK_LIMIT), node.dtype.itemsize)
-        if aligned is not None and all(free):
+        if aligned is not None and all(g == (1, 0) for g in grains):
             bounds = tuple((0, *cuts, n) for cuts, n in zip(aligned, node.shape))
             biggest = math.prod(max((b - a for a, b in zip(bs, bs[1:])), default=0)
                                 for bs in bounds)
@@ -309,9 +314,16 @@ class _Graph:
                 return bounds
         if not all(node.shape):  # nothing to cut ("auto" divides by the size)
             return tuple((0, n) for n in node.shape)
-        chunks = da.core.normalize_chunks(tuple("auto" if f else -1 for f in free), node.shape,
-                                          limit=limit, dtype=node.dtype)
-        return tuple(tuple(itertools.accumulate(c, initial=0)) for c in chunks)
+        chunks = da.core.normalize_chunks(tuple("auto" if g else -1 for g in grains),
+                                          node.shape, limit=limit, dtype=node.dtype)
+        bounds = []
+        for c, grain, n in zip(chunks, grains, node.shape):
+            ends = itertools.accumulate(c)
+            if grain is not None and grain[0] > 1:  # snapped to rows: r + k * inner
+                inner, r = grain
+                ends = (r + round((e - r) / inner) * inner for e in ends)
+            bounds.append((0, *sorted({e for e in ends if 0 < e < n}), n))
+        return tuple(bounds)
 
     def sum_boxes(self, key, shape, dtype, boxes):
         """Task `key`: zeros of `shape` with each ``(box, key)`` of `boxes` added in, by a
@@ -327,6 +339,11 @@ class _Graph:
 
         def size(where):
             return math.prod(s.stop - s.start for s in where) * itemsize
+
+        if room < (max(map(size, (w for w, _ in boxes))) if boxes else 0):
+            need = nbytes + (max(size(w) for w, _ in boxes) if boxes else 0)
+            raise MemoryBudgetError(f"an output chunk of shape {shape} ({nbytes:,} bytes) "
+                                    f"needs {need:,} bytes to be made", need)
 
         while len(boxes) > _FAN_IN or sum(size(w) for w, _ in boxes) > room:
             level, batch, held = [], [], 0
@@ -371,10 +388,10 @@ class _Graph:
             ranges = {ix: _ranges(term.sizes[ix], cuts[ix], limits.get(ix))
                       for ix in term_labels(term)}
             count = math.prod(len(r) for r in ranges.values())
-            if limits and len(self.tasks) + count > MAX_TASKS:
-                # the budget's cuts (not the inputs' chunks) would make too many tasks
-                raise MemoryBudgetError(f"the graph would need more than {MAX_TASKS:,} tasks",
-                                        4 * self.budget)
+            if self.budget is not None and len(self.tasks) + count > self.max_tasks:
+                # the budget's cuts (of blocks, or of the output's chunks) make too many
+                raise MemoryBudgetError(
+                    f"the graph would need more than {self.max_tasks:,} tasks", 4 * self.budget)
             over = None if self.budget is None else _overflowing(ranges, task_of, self.budget)
             if over is None:
                 break
@@ -402,11 +419,15 @@ class _Graph:
         views += [(term.out, out)] if out is not None else []
         for axes, source in views:
             for ax, bounds in zip(axes, source.bounds):
-                if ax.steps is None and len(ax.subs) == 1:
-                    s = ax.subs[0]
-                    base = ax.start + s.offset
-                    cuts[s.label].update(b - base for b in bounds
-                                         if 0 < b - base < term.sizes[s.label])
+                if ax.steps is not None or not ax.subs:
+                    continue
+                # the outer label moves whole rows of the inner ones: it is cut where a
+                # chunk ends between two rows
+                s, inner = ax.subs[0], math.prod(t.dim for t in ax.subs[1:])
+                for b in bounds:
+                    row, within = divmod(b - ax.start, inner)
+                    if not within and 0 < row - s.offset < term.sizes[s.label]:
+                        cuts[s.label].add(row - s.offset)
         return cuts
 
     def cheapest_cut(self, term, node, out, sources, block):
@@ -497,6 +518,22 @@ class _Block:
     def __init__(self, program, reads, chunk, box, footprint, description):
         self.program, self.reads, self.chunk, self.box = program, reads, chunk, box
         self.footprint, self.description = footprint, description
+
+
+def _grain(axes) -> tuple[int, int] | None:
+    """How the terms writing one output axis (`axes`, one per term) let it be cut:
+    ``(inner, r)``, chunks ending at ``r + k * inner`` (between rows of merged labels), or
+    None: whole (a window, or rows of two different kinds)."""
+    kinds = set()
+    for ax in axes:
+        if ax.steps is not None:
+            return None
+        if len(ax.subs) > 1:
+            inner = math.prod(s.dim for s in ax.subs[1:])
+            kinds.add((inner, ax.start % inner))
+    if len(kinds) > 1:
+        return None
+    return kinds.pop() if kinds else (1, 0)
 
 
 def _dask_reshape(array: da.Array, shape, budget) -> da.Array:
