@@ -243,6 +243,8 @@ class _Graph:
     def sum_of(self, node: Node, terms: list[Term], aligned=None) -> _Source:
         """`node`'s value as chunks, each the sum of the boxes of `terms` landing in it."""
         name = f"lazyein-{node.op.value}-{self.token}-{next(self.count)}"
+        if aligned is None:
+            aligned = self.output_cuts(node, terms)
         out = _Source(name, self.out_bounds(node, terms, aligned), node.dtype.itemsize)
         boxes: dict[tuple, list] = {}   # per output chunk: (box, key) of what lands in it
         for term in terms:
@@ -254,6 +256,20 @@ class _Graph:
             shape = tuple(b[i + 1] - b[i] for b, i in zip(out.bounds, chunk))
             self.sum_boxes((name, *chunk), shape, node.dtype, boxes.get(chunk, []))
         return out
+
+    def output_cuts(self, node: Node, terms: list[Term]):
+        """Per axis of `node`, where the chunks of the inputs its labels index end: output
+        chunks that follow them take the blocks of kept labels whole, so that a chunk is the
+        sum of the partial products of a few blocks, not a buffer all blocks add into."""
+        cuts = [set() for _ in node.shape]
+        for term in terms:
+            sources = {f.source: self.value(f.source)[0] for f in term.factors}
+            label_cuts = self.aligned_cuts(term, sources, None)
+            for i, ax in enumerate(term.out):
+                if ax.steps is None and len(ax.subs) == 1:
+                    base = ax.start + ax.subs[0].offset
+                    cuts[i].update(base + c for c in label_cuts[ax.subs[0].label])
+        return tuple(sorted(c for c in axis if 0 < c < n) for axis, n in zip(cuts, node.shape))
 
     def in_blocks(self, term: Term, node: Node, out: _Source) -> bool:
         """Does `term` run in more than one block (its inputs' chunks, or the budget, cut it)?"""
