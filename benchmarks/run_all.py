@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import io
 import os
 import platform
@@ -22,7 +23,8 @@ from pathlib import Path
 # count from the environment once, when it loads
 HERE = Path(__file__).resolve().parent
 MODULES = ("bench_overhead", "bench_attention", "bench_problem2", "bench_problem1",
-           "bench_problem4", "bench_chain", "bench_sums")
+           "bench_problem4", "bench_chain", "bench_sums", "bench_dask")
+OPTIONAL = {"bench_dask": "dask"}  # run only when this package is installed
 README = HERE.parent / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -102,6 +104,9 @@ def main(argv=None) -> str:
     start = time.perf_counter()
     parts, notes = [], []
     for name in MODULES:
+        if name in OPTIONAL and importlib.util.find_spec(OPTIONAL[name]) is None:
+            print(f"{name}: skipped, {OPTIONAL[name]} is not installed", file=sys.stderr)
+            continue
         t = time.perf_counter()
         result = importlib.import_module(name).main()  # rows, or (rows, a note below)
         rows, note = result if isinstance(result, tuple) else (result, None)
