@@ -466,7 +466,8 @@ class _Graph:
             source = sources[f.source]
             box, axes = zip(*(_boxed(ax, part.sizes) for ax in f.axes)) if f.axes else ((), ())
             if (f.source, box) not in seen:
-                stand_in = Node(Op.LEAF, arg=Leaf(layout(_box_shape(box), f.source.dtype)))
+                stand_in = Node(Op.LEAF, arg=Leaf(_any_strides(_box_shape(box),
+                                                               f.source.dtype)))
                 read, nbytes = _read(source, box, f.source.dtype)
                 seen[f.source, box] = stand_in
                 reads.append(read)
@@ -576,6 +577,19 @@ def _boxed(ax: Axis, sizes) -> tuple[tuple[int, int], Axis]:
     lo = ax.start + outer.offset * inner
     n = sizes[outer.label]
     return (lo, lo + n * inner), Axis(0, (Sub(outer.label, n, 0), *ax.subs[1:]))
+
+
+def _any_strides(shape, dtype) -> np.ndarray:
+    """A stand-in for a piece of an input as a task will get it: a view of a chunk, whose
+    strides are not known when the task is planned. Its strides leave a gap after every
+    axis, so that no merge of its axes is a view: the planner counts the copy a matmul may
+    make of it, whatever the real strides."""
+    dtype = np.dtype(dtype)
+    strides, step = [], dtype.itemsize
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d + 1
+    return layout(shape, dtype, tuple(reversed(strides)))
 
 
 def _box_shape(box) -> tuple[int, ...]:
