@@ -313,7 +313,9 @@ def _named_budgets(message, given):
     return sorted(b for b in found if b > given)
 
 
-N_BIG = 256  # the chain's n-by-n intermediate is 512 KiB
+# the chain's n-by-n intermediate is 2 MiB: well above what planning alone allocates (a cold
+# first plan of it takes up to ~450 KB, which at n = 256 came close to half an intermediate)
+N_BIG = 512
 
 
 def test_impossible_budget_fails_before_heavy_work():
