@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import sys
 import tempfile
 import time
@@ -43,6 +44,29 @@ def on_disk(path: Path, shape, seed: int) -> np.memmap:
         array[start:stop] = rng.normal(size=(stop - start, shape[1]))
     array.flush()
     return np.load(path, mmap_mode="r")  # read-only from here on
+
+
+@functools.cache
+def mapped(path: Path) -> np.memmap:
+    """The file mapped once per process (each map of it would count its pages again)."""
+    return np.load(path, mmap_mode="r")
+
+
+def from_npy(path: Path, chunks) -> da.Array:
+    """The `.npy` file at `path` as a dask array whose tasks each map the file and read their
+    chunk: the graph holds the file's name, never its data (`da.from_array` of a memory map
+    would pickle all of it into the graph sent to a cluster)."""
+    header = np.load(path, mmap_mode="r")
+    shape, dtype = header.shape, header.dtype
+    del header
+
+    def load(block_info=None):
+        where = block_info[None]["array-location"]
+        # a view of the mapped file: pages are read as the task touches them
+        return mapped(path)[tuple(slice(a, b) for a, b in where)]
+
+    return da.map_blocks(load, chunks=da.core.normalize_chunks(chunks, shape, dtype=dtype),
+                         dtype=dtype, meta=np.empty((0,) * len(shape), dtype))
 
 
 def hand_expanded(A, B, Y2, Z2) -> np.ndarray:
@@ -74,8 +98,8 @@ def main(argv=None) -> bool:
               f"(written in {time.perf_counter() - start:.1f} s); eager numpy would hold two "
               f"{human(8 * n * n * q)} arrays")
 
-        dA = da.from_array(A, chunks=(args.chunk, args.chunk))
-        dZ2 = da.from_array(Z2, chunks=(args.chunk, args.chunk))
+        dA = from_npy(where / "A.npy", (args.chunk, args.chunk))
+        dZ2 = from_npy(where / "Z2.npy", (args.chunk, args.chunk))
         A_, Z2_ = le.lazy(dA, name="A"), le.lazy(dZ2, name="Z2")
         B_, Y2_ = le.lazy(B, name="B"), le.lazy(Y2, name="Y2")
         C = le.lazy_einsum("i,jk->ijk", B_, A_)     # (q, n, n): nothing is read or built
@@ -95,7 +119,7 @@ def main(argv=None) -> bool:
         else:
             scheduler = "threads"
         start = time.perf_counter()
-        e = E.compute(max_bytes=args.max_bytes, scheduler=scheduler, progress=not args.cluster)
+        e = E.compute(max_bytes=args.max_bytes, scheduler=scheduler, progress=True)
         lazy_s = time.perf_counter() - start
         print(f"  lazyein on dask: {lazy_s:.1f} s")
 

@@ -622,13 +622,7 @@ def _on_dask(roots, budget, out, progress, scheduler):
     """`_compute` through dask: the arrays `to_dask` makes, computed together."""
     from .backends.dask import compute
 
-    arrays = _to_dask(roots, budget)
-    with contextlib.ExitStack() as stack:
-        if progress:
-            from dask.diagnostics import ProgressBar
-
-            stack.enter_context(ProgressBar())
-        results = compute(arrays, scheduler)
+    results = compute(_to_dask(roots, budget), scheduler, progress)
     if out is not None:
         _copy_in_slabs(out, results[0])
         return (out,)

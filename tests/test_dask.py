@@ -670,6 +670,15 @@ def test_problem2_on_cluster(client, how, budget):
     assert_matches(got, ref)
 
 
+def test_progress_bar_on_cluster(client, capsys):
+    """progress=True on a Client shows distributed's bar (dask.diagnostics' shows nothing
+    there): it ends at the number of tasks, all done."""
+    E, ref = problem2(150, 120, (50, 40))
+    assert_matches(E.compute(max_bytes="100kB", scheduler=client, progress=True), ref)
+    shown = capsys.readouterr().out
+    assert "100%" in shown and "Completed" in shown, shown[-300:]
+
+
 @pytest.mark.parametrize("budget", [None, "2kB"])
 @pytest.mark.parametrize("how", _HOW)
 def test_problem3_on_cluster(client, how, budget):

@@ -18,6 +18,7 @@ lowers that most is cut further, until every task fits.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import uuid
@@ -616,15 +617,30 @@ def _run_plan(plan, arrays) -> np.ndarray:
     return env[plan.outputs[0]]
 
 
-def compute(arrays: list[da.Array], scheduler=None) -> list[np.ndarray]:
+def compute(arrays: list[da.Array], scheduler=None, progress=False) -> list[np.ndarray]:
     """The values of `arrays` (made by `to_dask`), by dask's scheduler for them (`scheduler`,
     or the current one: a distributed Client's when one is active). Their graphs are given
-    to it as they are: lazyein's tasks are already what dask's optimizations would make."""
+    to it as they are: lazyein's tasks are already what dask's optimizations would make.
+    With `progress`, dask's progress bar: the local schedulers', or distributed's for a
+    Client (which reports through futures, so the arrays are computed as collections)."""
     import dask.base
 
     get = dask.base.get_scheduler(scheduler=scheduler, collections=arrays)
-    graph = HighLevelGraph.merge(*(a.__dask_graph__() for a in arrays))
-    results = get(dict(graph), [a.__dask_keys__() for a in arrays])
+    client = getattr(get, "__self__", None)
+    if progress and client is not None and hasattr(client, "gather"):
+        from distributed import progress as show
+
+        futures = client.compute(arrays)
+        with client.as_current():  # the bar asks the current client for its scheduler
+            show(futures, notebook=False)
+        return [np.asarray(r) for r in client.gather(futures)]
+    with contextlib.ExitStack() as stack:
+        if progress:
+            from dask.diagnostics import ProgressBar
+
+            stack.enter_context(ProgressBar())
+        graph = HighLevelGraph.merge(*(a.__dask_graph__() for a in arrays))
+        results = get(dict(graph), [a.__dask_keys__() for a in arrays])
     # a 0-d array's keys are one key in a list: its result, one value in a sequence
     return [np.asarray(da.core.concatenate3(r) if a.ndim else r[0]
                        if isinstance(r, (list, tuple)) else r) for a, r in zip(arrays, results)]
