@@ -20,7 +20,7 @@ from .plan import Plan, build_plan, measure_term, term_blocks
 from .printing import format_bytes
 from .sop import Term, term_labels
 
-__all__ = ["plan_within", "MAX_CHUNKS"]
+__all__ = ["plan_within", "Samples", "shape_key", "MAX_CHUNKS"]
 
 # A term runs in at most this many chunks: past that, the loop's fixed costs (and the time
 # to plan it) outgrow what a smaller working set saves.
@@ -62,7 +62,7 @@ def _search(roots, budget, stream_results) -> tuple[Plan | None, Plan]:
         return plan, plan
     best = plan
     slicing: dict[tuple[Node, int], tuple] = {}
-    samples = _Samples()
+    samples = Samples()
     for _ in range(_ROUNDS):
         changed = False
         for r, (total, own) in profile.worst.items():
@@ -104,7 +104,7 @@ def _what_needs_it(plan: Plan) -> str:
     return "which no slicing reduces"
 
 
-class _Samples:
+class Samples:
     """Prices ways of slicing terms by planning each term alone, sliced (cached by shape)."""
 
     def __init__(self):
@@ -115,7 +115,7 @@ class _Samples:
         """(peak bytes, modelled seconds) of `term`, written into an array of `shape`, run
         sliced as `spec`: ``(blocks, whole_order)``, blocks as ``(rank, block)`` pairs (see
         `plan._Builder`)."""
-        key = (_shape_key(term), shape, spec)
+        key = (shape_key(term), shape, spec)
         if (hit := self.cache.get(key)) is not None:
             return hit
         ranks, whole_order = spec
@@ -165,7 +165,7 @@ class _Samples:
         return min(specs, key=lambda spec: self.measure(term, shape, spec))
 
 
-def _shape_key(term: Term) -> tuple:
+def shape_key(term: Term) -> tuple:
     """What a term's sliced plan depends on: the same for terms alike but for their inputs'
     data (a sum of many products of equal shapes is priced once)."""
     names: dict[int, int] = {}

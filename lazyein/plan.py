@@ -30,6 +30,7 @@ from .printing import describe_op, format_bytes, letters
 from .sop import Term, axis_labels, chunk_groups, restrict, term_labels
 
 __all__ = ["Plan", "Profile", "TermReport", "TermProgram", "build_plan", "compile_term",
+           "contraction_path", "symbols",
            "measure_term", "term_blocks"]
 
 
@@ -353,12 +354,7 @@ class _Builder:
     def path(self, values, keep, sizes):
         """opt_einsum's contraction order for operands with these labels, and its FLOPs;
         chunks of one size ask once."""
-        shapes = tuple(tuple(sizes[ix] for ix in ls) for _, ls in values)
-        eq = ",".join(_symbols(ls) for _, ls in values) + "->" + _symbols(keep)
-        if (hit := self.paths.get((eq, shapes))) is None:
-            path, info = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize="auto")
-            hit = self.paths[eq, shapes] = (tuple(path), int(info.opt_cost))
-        return hit
+        return contraction_path([ls for _, ls in values], keep, sizes, self.paths)
 
     def contract_term(self, term: Term, into: str, report: int, chunk: int = 0, fresh=(),
                       path_sizes=None):
@@ -606,7 +602,18 @@ def _reshaped(array_layout: np.ndarray, shape):
         return None
 
 
-def _symbols(labels) -> str:
+def contraction_path(label_lists, keep, sizes, cache: dict):
+    """opt_einsum's contraction order for operands with these labels keeping `keep`, and its
+    FLOPs, asked once per equation and shapes (`cache` holds the answers)."""
+    shapes = tuple(tuple(sizes[ix] for ix in ls) for ls in label_lists)
+    eq = ",".join(symbols(ls) for ls in label_lists) + "->" + symbols(keep)
+    if (hit := cache.get((eq, shapes))) is None:
+        path, info = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize="auto")
+        hit = cache[eq, shapes] = (tuple(path), int(info.opt_cost))
+    return hit
+
+
+def symbols(labels) -> str:
     return "".join(opt_einsum.get_symbol(i) for i in labels)
 
 

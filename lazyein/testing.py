@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 
 import lazyein as le
 
-__all__ = ["LAYOUTS", "Case", "OPERATIONS", "exprs", "problem_cases", "relayout", "tolerance",
-           "traced_peak", "traced_working_bytes"]
+__all__ = ["LAYOUTS", "Case", "OPERATIONS", "assert_like_numpy", "deterministic", "exprs",
+           "problem_cases", "relayout", "tolerance", "traced_peak", "traced_working_bytes"]
 
 # Caps that keep every example cheap: hundreds of cases must run in seconds.
 _MAX_SIZE = 1024  # elements of any node
@@ -61,6 +62,36 @@ def tolerance(dtype) -> float:
     if dtype.kind in "biu":
         return 0.0
     return 1e-5 if dtype in (np.float32, np.complex64) else 1e-9
+
+
+def assert_like_numpy(got, ref, rtol=None, scale=None):
+    """`got` is an ndarray equal to numpy's `ref` in shape, dtype and value: to `rtol` (by
+    default `tolerance` of ref's dtype; 0 is exact), with an absolute slack of `rtol` times
+    `scale` (by default the largest entry of `ref`: the size of the terms that were added).
+
+    >>> assert_like_numpy(np.ones(2) / 3, np.full(2, 1 / 3))
+    """
+    assert isinstance(got, np.ndarray), type(got)
+    assert got.shape == ref.shape, (got.shape, ref.shape)
+    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
+    rtol = tolerance(ref.dtype) if rtol is None else rtol
+    if rtol == 0:
+        np.testing.assert_array_equal(got, ref)
+        return
+    if scale is None:
+        scale = float(np.abs(ref).max()) if ref.size else 0.0
+    np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * scale)
+
+
+def deterministic(shrink: bool = True) -> dict:
+    """Hypothesis settings for CI: the same examples on every run, no example database, no
+    deadline; without `shrink`, no shrinking (slow here; a falsifying `Case` prints as a
+    runnable script anyway)."""
+    found = dict(derandomize=True, database=None, deadline=None,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    if not shrink:
+        found["phases"] = (Phase.explicit, Phase.reuse, Phase.generate)
+    return found
 
 
 def _literal(x: np.ndarray) -> str:

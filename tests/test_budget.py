@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lazyein as le
@@ -18,15 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 
 MiB = 1 << 20  # the slack API.md allows over max_bytes: interpreter and tracemalloc noise
 
-# Deterministic for CI: the same examples on every run, no example database.
-_SETTINGS = dict(
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    # no shrinking: it takes a minute here, and a falsifying Case prints as a runnable script
-    phases=(Phase.explicit, Phase.reuse, Phase.generate),
-)
+_SETTINGS = testing.deterministic(shrink=False)
 
 CHAIN = "ab,bc,cd,de->ae"
 _HAND = ("i,jk,i,kj->k", "j,ik,k,ij->k", "i,jk,k,ij->k", "j,ik,i,kj->k")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from dask.callbacks import Callback
 from distributed import Client, LocalCluster, get_task_stream
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 import lazyein as le
@@ -25,32 +25,13 @@ from lazyein import testing
 
 MiB = 1 << 20  # the slack API.md allows over max_bytes: interpreter and tracemalloc noise
 
-# Deterministic for CI: the same examples on every run, no example database, no shrinking
-# (a falsifying Case prints as a runnable script, and its chunks are noted)
-_SETTINGS = dict(
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    phases=(Phase.explicit, Phase.reuse, Phase.generate),
-)
+# a falsifying Case prints as a runnable script, and its chunks are noted
+_SETTINGS = testing.deterministic(shrink=False)
 
 
 # -- helpers ----------------------------------------------------------------------------------
 
-def assert_matches(got, ref, rtol=None, scale=None):
-    """`got` is an ndarray equal to numpy's `ref` in shape, dtype and value (to the rounding
-    of the dtype, relative to `scale`, by default the largest entry of `ref`)."""
-    assert isinstance(got, np.ndarray), type(got)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    rtol = testing.tolerance(ref.dtype) if rtol is None else rtol
-    if rtol == 0:
-        np.testing.assert_array_equal(got, ref)
-        return
-    if scale is None:
-        scale = float(np.abs(ref).max()) if ref.size else 0.0
-    np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * scale)
+assert_matches = testing.assert_like_numpy
 
 
 def assert_case(got, case):

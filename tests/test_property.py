@@ -2,19 +2,13 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lazyein as le
 from lazyein import testing
 
-# Deterministic for CI: the same examples on every run, no example database.
-_SETTINGS = dict(
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+_SETTINGS = testing.deterministic()
 
 
 # Headroom over the process's current address space while a test runs: a runaway allocation
@@ -68,14 +62,7 @@ def _check_value(got, ref, bound, rtol=None):
     ``rtol`` defaults to the tolerance of ``ref``'s dtype; a case passes its own, which is
     float32's when numpy rounded to float32 on the way to a float64 result.
     """
-    assert isinstance(got, np.ndarray), type(got)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    rtol = testing.tolerance(ref.dtype) if rtol is None else rtol
-    if rtol == 0:
-        np.testing.assert_array_equal(got, ref)
-    else:
-        np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * bound)
+    testing.assert_like_numpy(got, ref, rtol, bound)
 
 
 def _check_inputs_unchanged(case, before):

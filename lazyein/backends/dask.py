@@ -27,15 +27,14 @@ from collections import OrderedDict
 
 import dask.array as da
 import numpy as np
-import opt_einsum
 from dask.highlevelgraph import HighLevelGraph
 
-from ..budget import _Samples, _shape_key, plan_within
+from ..budget import Samples, plan_within, shape_key
 from ..errors import MemoryBudgetError
 from ..execute import layout, run_steps
 from ..ir import Leaf, Node, Op, toposort
 from ..lower import Lowering
-from ..plan import _symbols, compile_term, term_blocks
+from ..plan import compile_term, contraction_path, term_blocks
 from ..printing import describe_op, format_bytes
 from ..sop import Axis, Factor, Sub, Term, axis_labels, restrict, term_labels
 
@@ -291,11 +290,10 @@ class _Graph:
                                                          for s in ax.subs)))
                   for f in term.factors]
         keep = set(axis_labels(term.out))
-        eq = ",".join(_symbols(ls) for _, _, ls in values) + "->" + _symbols(
-            ix for ix in dict.fromkeys(axis_labels(term.out)) if any(ix in ls for *_, ls in values))
-        path, _ = opt_einsum.contract_path(eq, *(tuple(sizes[ix] for ix in ls)
-                                                 for *_, ls in values),
-                                           shapes=True, optimize="auto")
+        keep_order = [ix for ix in dict.fromkeys(axis_labels(term.out))
+                      if any(ix in ls for *_, ls in values)]
+        path, _ = contraction_path([ls for *_, ls in values], keep_order, sizes,
+                                   self.samples.paths)
         for step in path[:-1]:
             picked = [values[i] for i in step]
             for i in sorted(step, reverse=True):
@@ -494,7 +492,7 @@ class _Graph:
             room = self.budget - reads - math.prod(shape) * dtype.itemsize
             if room <= 0 or self.samples.measure(term, shape, ((), False))[0] <= room:
                 room = None  # whole: it fits, or nothing would
-        key = (_shape_key(term), shape, dtype.str, room)
+        key = (shape_key(term), shape, dtype.str, room)
         if (hit := _PROGRAMS.get(key)) is not None:
             _PROGRAMS.move_to_end(key)
             return hit
@@ -514,13 +512,13 @@ class _Graph:
 # alike) on dask compiles nothing. Like the numpy plans' cache, `clear_plan_cache` empties it.
 _PROGRAMS: OrderedDict = OrderedDict()
 _PROGRAM_CACHE_SIZE = 1024
-_SAMPLES: list[_Samples] = []
+_SAMPLES: list[Samples] = []
 
 
-def _samples() -> _Samples:
+def _samples() -> Samples:
     """The pricing of slicings (cached by shape), shared by every graph while it stays small."""
     if not _SAMPLES or len(_SAMPLES[0].cache) > 16 * _PROGRAM_CACHE_SIZE:
-        _SAMPLES[:] = [_Samples()]
+        _SAMPLES[:] = [Samples()]
     return _SAMPLES[0]
 
 
