@@ -18,7 +18,10 @@ import numpy as np
 
 from .budget import plan_within
 from .errors import ShapeError, SubscriptError
-from .execute import SLAB_BYTES, ChunkLoop, layout, run_steps
+from .backends.numpy import NUMPY, template
+from . import execute
+from .execute import run_steps
+from .steps import SLAB_BYTES, ChunkLoop
 from .ir import Leaf, Node, Op, toposort
 from .plan import Plan
 from .printing import describe_op
@@ -711,6 +714,7 @@ def clear_plan_cache():
     _PLAN_CACHE.clear()
     _ROOT_PLANS.clear()
     _ROOT_GRAPHS.clear()
+    execute.clear()
     if "lazyein.backends.dask" in sys.modules:
         sys.modules["lazyein.backends.dask"].clear_caches()
 
@@ -761,7 +765,7 @@ def _compute(tensors, max_bytes, out, progress, scheduler=None):
         if on_disk:
             # computed aside, so `out` is untouched if anything fails; copied in slabs
             env[plan.outputs[0]] = _scratch_memmap(out, roots[0], cleanup)
-        run_steps(plan.steps, plan.frees, env, bar and (bar, _chunk_ends(plan)))
+        run_steps(plan.steps, plan.frees, env, NUMPY, plan, bar and (bar, _chunk_ends(plan)))
         results = [env[v] for v in plan.outputs]
         for k in range(1, len(results)):  # le.compute(t, t): each result an array of its own
             if any(np.may_share_memory(results[k], r) for r in results[:k]):
@@ -839,7 +843,7 @@ def _leaf(x, name=None) -> Leaf:
             raise ShapeError(f"a dask array of unknown shape {x.shape} cannot be planned; "
                              "call compute_chunk_sizes() on it first")
         _check_numeric(np.dtype(x.dtype))
-        return Leaf(layout(x.shape, x.dtype), name, dask=x)
+        return Leaf(template(x.shape, x.dtype), name, dask=x)
     return Leaf(_as_array(x), name)
 
 

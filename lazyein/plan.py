@@ -2,32 +2,35 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 import opt_einsum
 
-from .execute import (
-    Accumulate,
-    ChunkLoop,
-    Contract,
-    Reshape,
-    View,
-    ViewRecipe,
-    Zeros,
-    layout,
-    result_labels,
-    run_steps,
-)
+from .backends.base import Backend, Layout, c_layout
+from .backends.numpy import NUMPY
+from .execute import run_steps
 from .ir import Node, Op, toposort
 from .lower import Lowering
 from .printing import describe_op, format_bytes, letters
 from .sop import Term, axis_labels, chunk_groups, restrict, term_labels
+from .steps import (
+    Accumulate,
+    ChunkLoop,
+    Contract,
+    Gemm,
+    Moved,
+    Reshape,
+    View,
+    ViewSpec,
+    Zeros,
+    accumulate,
+    contract,
+    result_labels,
+)
 
 __all__ = ["Plan", "Profile", "TermReport", "TermProgram", "build_plan", "compile_term",
            "contraction_path", "symbols",
@@ -48,7 +51,7 @@ class TermReport:
     sliced: tuple[str, ...] = ()  # per sliced label: its letter, size, block and chunk count
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Plan:
     """A schedule of steps over a value table: leaves first, then everything computed.
 
@@ -125,7 +128,8 @@ class _Builder:
     """
 
     def __init__(self, leaves: list[Node], slicing=None, given=(), stream_results=False,
-                 budget: int | None = None, shared=None):
+                 budget: int | None = None, shared=None, backend: Backend = NUMPY):
+        self.backend = backend
         self.slot = {leaf: i for i, leaf in enumerate(leaves)}
         self.leaves = leaves
         self.slicing = slicing or {}
@@ -145,8 +149,9 @@ class _Builder:
         self.dtype = [leaf.dtype for leaf in leaves]
         self.shape = [leaf.shape for leaf in leaves]
         self.alloc = [0] * len(leaves)
-        self.layout = [layout(leaf.shape, leaf.dtype, leaf.arg.array.strides
-                              if leaf.op is Op.LEAF else None) for leaf in leaves]
+        self.layout: list[Layout] = [
+            Layout(leaf.shape, leaf.arg.array.strides, leaf.dtype.itemsize)
+            if leaf.op is Op.LEAF else c_layout(leaf.shape, leaf.dtype) for leaf in leaves]
         self.memo: dict = {}               # structural key -> value
         self.paths: dict = {}              # (equation, shapes) -> opt_einsum's path and cost
         self.evaluated: dict[Node, int] = {node: self.slot[node] for node in given}
@@ -162,15 +167,16 @@ class _Builder:
         self.alloc.append(alloc)
         step = make(value)
         if isinstance(step, View):
-            self.layout.append(step.recipe(self.layout[step.src]))
+            self.layout.append(self.backend.view_layout(self.layout[step.src], step.spec))
             self.shape[value] = self.layout[value].shape
         elif isinstance(step, Reshape):
-            view = _reshaped(self.layout[step.src], shape)
-            self.layout.append(layout(shape, dtype) if view is None else view)  # copies are C
+            view = self.backend.reshape_layout(self.layout[step.src], shape)
+            self.layout.append(c_layout(shape, dtype) if view is None else view)  # copies: C
         else:
-            self.layout.append(layout(self.shape[value], dtype))
+            self.layout.append(c_layout(self.shape[value], dtype))
         if isinstance(step, Contract):
-            scratch = step.scratch_bytes(*(self.layout[a] for a in step.args))
+            scratch = self.backend.contract_scratch(
+                step, [self.layout[a] for a in step.args], [self.dtype[a] for a in step.args])
             self.push(step, scratch, _contract_seconds(step, flops) + scratch / _BANDWIDTH,
                       flops)
         else:
@@ -211,7 +217,8 @@ class _Builder:
             # computed operand (or of the input itself), a view where the strides allow
             child = node.src[0]
             src = self.slot[child] if child.op is Op.LEAF else self.evaluate(child)
-            copied = 0 if _reshaped(self.layout[src], node.shape) is not None else nbytes
+            copied = 0 if self.backend.reshape_layout(self.layout[src], node.shape) \
+                is not None else nbytes
             self.owner = (None, 0)
             out = self.emit(lambda v: Reshape(v, src, node.shape), node.dtype, copied,
                             shape=node.shape)
@@ -227,33 +234,34 @@ class _Builder:
                     out = self.emit(lambda v: Reshape(v, value, node.shape), node.dtype, 0,
                                     shape=node.shape)
             else:
-                out = self.zeros(node)
-                buffer = self.steps[-1]
+                covers = _covers(term, node.shape)
+                out = self.zeros(node, fill=not covers)
                 self.owner = (len(self.reports) - 1, 0)
-                self.write_first(buffer, self.accumulate(out, value, labels, term, True))
+                self.accumulate(out, value, labels, term, assign=covers)
         else:
-            out = self.zeros(node)
-            buffer = self.steps[-1]
+            # the first term (its first chunk) may fill the whole buffer: it is written, not
+            # added, and the buffer need not be zeroed first
+            covers = bool(terms) and _covers(terms[0], node.shape, sliced[0])
+            out = self.zeros(node, fill=not covers)
             for k, (term, blocks) in enumerate(zip(terms, sliced)):
                 report = self.new_report(node, k, term)
-                # the first term (its first chunk) may fill the whole buffer: it is written,
-                # not added, and the buffer need not be zeroed first
-                first = buffer if k == 0 else None
+                assign = covers and k == 0
                 if blocks:
-                    self.contract_sliced(term, blocks, out, into, report, first, whole_order[k])
+                    self.contract_sliced(term, blocks, out, into, report, assign, whole_order[k])
                 else:
                     value, labels = self.contract_term(term, into, report)
-                    self.write_first(first, self.accumulate(out, value, labels, term,
-                                                            first is not None))
+                    self.accumulate(out, value, labels, term, assign)
         self.evaluated[node] = out
         return out
 
     def contract_sliced(self, term: Term, blocks, target: int, into: str, report: int,
-                        unfilled: Zeros | None = None, whole_order: bool = False):
+                        assign: bool = False, whole_order: bool = False):
         """Emit `term` chunk by chunk into `target`: for each group of chunks of one shape,
         the first chunk's steps, then a `ChunkLoop` that repeats those of them that depend
-        on the sliced labels for the group's other chunks. The rest (views and products of
-        what the sliced labels do not index) runs once: it is hoisted out of the loop.
+        on the sliced labels for the group's other chunks. With `assign`, the first chunk
+        covers all of `target`, which is unfilled: it is copied in, not added. The rest
+        (views and products of what the sliced labels do not index) runs once: it is
+        hoisted out of the loop.
 
         Each chunk is contracted in the order best for its own shapes, or with
         `whole_order` in the order best for the whole term, which may contract first what
@@ -266,9 +274,8 @@ class _Builder:
             begin = len(self.steps)
             value, labels = self.contract_term(first, into, report, count, fresh=sliced,
                                                path_sizes=term.sizes if whole_order else None)
-            self.write_first(unfilled, self.accumulate(target, value, labels, first,
-                                                       assign=unfilled is not None))
-            unfilled = None
+            self.accumulate(target, value, labels, first, assign)
+            assign = False
             n = math.prod(len(starts) for starts, _ in group.values())
             count += n
             if n == 1:
@@ -282,36 +289,27 @@ class _Builder:
                     moved.append(_moving(*self.fresh_views[step.out], first.sizes, group))
                 elif isinstance(step, Accumulate) and k == len(self.steps) - 1:
                     moved.append(_moving(first.out, self.shape[target], first.sizes, group))
-                elif any(v in per_chunk for v in _reads(step)):
+                elif any(v in per_chunk for v in step.reads):
                     moved.append(None)
                 else:
                     continue  # hoisted: it does not depend on the chunk
                 positions.append(k)
-                if getattr(step, "out", None) is not None:
-                    per_chunk.add(step.out)
+                if not isinstance(step, Accumulate):
+                    per_chunk.update(step.writes)
             body = [self.steps[k] for k in positions]
             if body[-1].assign:  # later chunks add to what the first one wrote
-                body[-1] = copy.copy(body[-1])
-                body[-1].assign = False
-            loop = ChunkLoop(body, moved,
-                             {ix: starts for ix, (starts, _) in group.items()})
-            loop.positions = tuple(positions)
-            loop.reads = tuple(dict.fromkeys(v for k in positions for v in _reads(self.steps[k])
-                                             if v not in per_chunk))
+                body[-1] = replace(body[-1], assign=False)
+            loop = ChunkLoop(tuple(body), tuple(moved),
+                             tuple((ix, starts) for ix, (starts, _) in group.items()),
+                             positions=tuple(positions),
+                             reads=tuple(dict.fromkeys(v for k in positions
+                                                       for v in self.steps[k].reads
+                                                       if v not in per_chunk)))
             self.flops[report] += loop.count * sum(self.step_flops[k] for k in positions)
             self.owner = (report, count - n + 1)
             self.push(loop, 0, loop.count * sum(self.seconds[k] for k in positions))
         self.reports[report] = replace(self.reports[report], num_chunks=count,
                                        sliced=_describe_blocks(term, blocks))
-
-    @staticmethod
-    def write_first(buffer: Zeros | None, written: Accumulate):
-        """`written` is the first write into `buffer`: where it covers all of the buffer, it
-        copies into an unfilled buffer; else it adds into zeros, like every later one."""
-        if buffer is not None and written.region.identity:
-            buffer.fill = False
-        else:
-            written.assign = False
 
     def new_report(self, node: Node | None, k: int, term: Term | None = None) -> int:
         """A slot for the report of `node`'s k-th term (filled by `contract_term`)."""
@@ -320,9 +318,9 @@ class _Builder:
         self.flops.append(0)
         return len(self.reports) - 1
 
-    def zeros(self, node: Node) -> int:
+    def zeros(self, node: Node, fill: bool = True) -> int:
         self.owner = (None, 0)
-        return self.emit(lambda v: Zeros(v, node.shape, node.dtype), node.dtype,
+        return self.emit(lambda v: Zeros(v, node.shape, node.dtype, fill), node.dtype,
                          node.size * node.dtype.itemsize, shape=node.shape)
 
     def adoptable(self, value, labels, term: Term, node: Node) -> bool:
@@ -339,8 +337,8 @@ class _Builder:
                 and tuple(labels) == tuple(s.label for s in subs))
 
     def accumulate(self, target: int, value, labels, term: Term, assign=False) -> Accumulate:
-        region = ViewRecipe(term.out, self.shape[target], term.sizes)
-        step = Accumulate(target, value, labels, term.coeff, region, term.sizes,
+        region = ViewSpec.of(term.out, self.shape[target], term.sizes)
+        step = accumulate(target, value, labels, term.coeff, region, term.sizes,
                           self.dtype[target], assign)
         moved = 3 * _bytes(region.labels, term.sizes, self.dtype[target])  # read, read, write
         self.push(step, step.scratch, moved / _BANDWIDTH)
@@ -369,8 +367,10 @@ class _Builder:
             self.owner = (report, chunk)
             labels = tuple(dict.fromkeys(axis_labels(f.axes)))
             key = ("view", src, _relabel(f.axes, sizes))
-            recipe = ViewRecipe(f.axes, self.shape[src], sizes)
-            make = partial(View, src=src, recipe=recipe)
+            spec = ViewSpec.of(f.axes, self.shape[src], sizes)
+
+            def make(value, src=src, spec=spec):
+                return View(value, src, spec)
             if fresh and not fresh.isdisjoint(labels):
                 view = self.emit(make, self.dtype[src], 0)
                 self.fresh_views[view] = (f.axes, self.shape[src])
@@ -414,8 +414,8 @@ class _Builder:
             flops = _flops(arg_labels, res_labels, sizes)
             if key not in self.memo:
                 self.flops[report] += flops
-            make = partial(Contract, args=args, labels=arg_labels, result=res_labels,
-                           sizes=sizes, dtype=dtype)
+            def make(value, args=args, arg_labels=arg_labels, res_labels=res_labels):
+                return contract(value, args, arg_labels, res_labels, sizes, dtype)
             value = self.memoized(key, make, dtype, _bytes(res_labels, sizes, dtype),
                                   shape=tuple(sizes[ix] for ix in res_labels), flops=flops)
             values.append((value, res_labels))
@@ -431,9 +431,9 @@ _STEP_SECONDS = 3e-6
 
 
 def _contract_seconds(step: Contract, flops: int) -> float:
-    if step.matrices is None:  # sums, broadcast products, batched dots: memory-bound
+    if not isinstance(step.form, Gemm):  # sums, broadcast products, batched dots: memory-bound
         return flops * 8 / _BANDWIDTH
-    (_, (*_, m, k)), (_, (*_, _, n)) = step.matrices
+    (*_, m, k), (*_, _, n) = step.form.shapes
     # BLAS needs some size along each of the three dimensions to reach its rate
     efficiency = math.prod(d / (d + 32) for d in (m, k, n))
     return flops / (_GEMM_FLOPS_PER_SECOND * efficiency)
@@ -451,9 +451,9 @@ def _moving(axes, shape, sizes, group):
     view over every chunk of the group (labels over their whole extent), and per sliced
     label, its axis in that view and its size in a chunk."""
     extent = {ix: starts[-1] - starts[0] + size for ix, (starts, size) in group.items()}
-    recipe = ViewRecipe(axes, shape, {**sizes, **extent})
-    return recipe, tuple((recipe.labels.index(ix), ix, size)
-                         for ix, (_, size) in group.items() if ix in recipe.labels)
+    whole = ViewSpec.of(axes, shape, {**sizes, **extent})
+    return Moved(whole, tuple((whole.labels.index(ix), ix, size)
+                              for ix, (_, size) in group.items() if ix in whole.labels))
 
 
 def term_blocks(term: Term, shape, ranks=(), paths=None) -> tuple[tuple[int, int], ...]:
@@ -510,7 +510,7 @@ def measure_term(term: Term, shape, blocks=(), whole_order=False, paths=None):
     return program.peak_bytes, sum(builder.seconds)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TermProgram:
     """One term compiled on its own: called with its sources' arrays (in the order of first
     appearance among its factors), it returns a new array of `shape` holding
@@ -527,7 +527,7 @@ class TermProgram:
 
     def __call__(self, *arrays: np.ndarray) -> np.ndarray:
         env = list(arrays) + [None] * (self.num_values - len(arrays))
-        run_steps(self.steps, self.frees, env)
+        run_steps(self.steps, self.frees, env, NUMPY, owner=self)
         return env[self.target]
 
 
@@ -549,9 +549,9 @@ def _alone(term: Term, shape, dtype, blocks, whole_order, paths, adopt: bool):
     shape, dtype = tuple(shape), np.dtype(dtype)
     report = builder.new_report(None, 0)
     if blocks:
-        target = builder.zeros(_Shaped(shape, dtype))
-        builder.contract_sliced(term, tuple(blocks), target, "", report, builder.steps[-1],
-                                whole_order)
+        covers = _covers(term, shape, tuple(blocks))
+        target = builder.zeros(_Shaped(shape, dtype), fill=not covers)
+        builder.contract_sliced(term, tuple(blocks), target, "", report, covers, whole_order)
     else:
         value, labels = builder.contract_term(term, "", report)
         if adopt and builder.adoptable(value, labels, term, _Shaped(shape, dtype)):
@@ -559,9 +559,9 @@ def _alone(term: Term, shape, dtype, blocks, whole_order, paths, adopt: bool):
             if builder.shape[value] != shape:
                 target = builder.emit(lambda v: Reshape(v, value, shape), dtype, 0, shape=shape)
         else:
-            target = builder.zeros(_Shaped(shape, dtype))
-            buffer = builder.steps[-1]
-            builder.write_first(buffer, builder.accumulate(target, value, labels, term, True))
+            covers = _covers(term, shape)
+            target = builder.zeros(_Shaped(shape, dtype), fill=not covers)
+            builder.accumulate(target, value, labels, term, assign=covers)
     # the array written into is the caller's result, not working memory: not counted
     builder.alloc[target] = 0
     frees, kept = _lifetimes(builder.steps, (target,), len(sources))
@@ -583,6 +583,16 @@ class _Shaped(NamedTuple):
         return math.prod(self.shape)
 
 
+def _covers(term: Term, shape, blocks=()) -> bool:
+    """Does the first write of `term` (its first chunk, sliced by `blocks`) cover all of an
+    array of `shape`? Then that array need not be zeroed first: the write copies."""
+    if blocks:
+        group = next(chunk_groups(term, blocks))
+        term = restrict(term, {ix: (starts[0], starts[0] + size)
+                               for ix, (starts, size) in group.items()})
+    return ViewSpec.of(term.out, shape, term.sizes).identity
+
+
 def _describe_blocks(term: Term, blocks) -> tuple[str, ...]:
     """'a (kept, 1500) in 5 chunks of 300': for each sliced label, as the equation names it."""
     order, described = term_labels(term), []
@@ -592,14 +602,6 @@ def _describe_blocks(term: Term, blocks) -> tuple[str, ...]:
         described.append(f"{letters([order.index(label)])} ({where}, {n}) in "
                          f"{-(-n // block)} chunks of {block}")
     return tuple(described)
-
-
-def _reshaped(array_layout: np.ndarray, shape):
-    """`array_layout` reshaped as a view, or None where numpy's reshape would copy."""
-    try:
-        return np.reshape(array_layout, shape, copy=False)
-    except ValueError:
-        return None
 
 
 def contraction_path(label_lists, keep, sizes, cache: dict):
@@ -696,20 +698,25 @@ def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False,
 
 
 def _close_loops(builder: _Builder, frees):
-    """Give each chunk loop the drops of its first chunk's steps, and count the most bytes
-    one chunk holds as the loop step's scratch."""
+    """Finish each chunk loop's record once lifetimes are known: the drops of its first
+    chunk's steps, and the most bytes one chunk holds (also the loop step's scratch)."""
     for k, loop in enumerate(builder.steps):
         if not isinstance(loop, ChunkLoop):
             continue
-        outs = {getattr(builder.steps[i], "out", None) for i in loop.positions}
-        loop.frees = tuple(tuple(v for v in frees[i] if v in outs) for i in loop.positions)
+        outs = {v for i in loop.positions for v in _made(builder.steps[i])}
+        loop_frees = tuple(tuple(v for v in frees[i] if v in outs) for i in loop.positions)
         live = peak = 0
-        for i, dead in zip(loop.positions, loop.frees):
-            out = getattr(builder.steps[i], "out", None)
-            made = builder.alloc[out] if out is not None else 0
+        for i, dead in zip(loop.positions, loop_frees):
+            made = sum(builder.alloc[v] for v in _made(builder.steps[i]))
             peak = max(peak, live + made + builder.scratch[i])
             live += made - sum(builder.alloc[v] for v in dead)
-        loop.peak = builder.scratch[k] = peak
+        builder.scratch[k] = peak
+        builder.steps[k] = replace(loop, frees=loop_frees, peak=peak)
+
+
+def _made(step) -> tuple[int, ...]:
+    """The values `step` makes (an accumulation or a loop writes into values made before)."""
+    return () if isinstance(step, (Accumulate, ChunkLoop)) else step.writes
 
 
 def _leaf_name(leaf: Node, slot: int) -> str:
@@ -723,7 +730,7 @@ def _lifetimes(steps, outputs, num_leaves):
     (the results, and what they view)."""
     last_use: dict[int, int] = {}
     for k, step in enumerate(steps):
-        for v in _reads(step):
+        for v in step.reads:
             last_use[v] = k
     # a view keeps what it views alive: its source lives as long as the view does
     kept = set(outputs)
@@ -738,18 +745,6 @@ def _lifetimes(steps, outputs, num_leaves):
         if v >= num_leaves and v not in kept:
             frees[k].append(v)
     return frees, kept
-
-
-def _reads(step) -> tuple[int, ...]:
-    if isinstance(step, ChunkLoop):
-        return step.reads
-    if isinstance(step, (View, Reshape)):
-        return (step.src,)
-    if isinstance(step, Contract):
-        return step.args
-    if isinstance(step, Accumulate):
-        return (step.target,) if step.src is None else (step.target, step.src)
-    return ()
 
 
 def _peak_bytes(builder: _Builder, frees, kept) -> tuple[int, dict]:

@@ -12,7 +12,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import LazyeinError
-from .execute import Accumulate, ChunkLoop, Contract, Reshape, View, Zeros
+from .steps import Accumulate, ChunkLoop, Contract, Reshape, View, Zeros
 from .ir import Node, Op, toposort
 from .printing import format_bytes, letters
 
@@ -210,7 +210,7 @@ def plan_graph(plan) -> nx.MultiDiGraph:
     alias = {}
     for k in drawn:
         step = steps[k]
-        if isinstance(step, View) and step.recipe.identity:
+        if isinstance(step, View) and step.spec.identity:
             alias[step.out] = alias.get(step.src, step.src)
 
     def vertex(value):
@@ -241,7 +241,7 @@ def plan_graph(plan) -> nx.MultiDiGraph:
                 graph.add_node(f"v{leaf}", label=_label(names[leaf] if names else
                                                         f"input {leaf}", "input, read in place"),
                                **_INPUT)
-        if isinstance(step, View) and step.recipe.identity:
+        if isinstance(step, View) and step.spec.identity:
             continue
         if isinstance(step, Accumulate):
             node = f"s{k}"
@@ -373,7 +373,7 @@ def _term_letters(plan, owners, drawn) -> dict[int, dict[int, str]]:
                 for ix in labels:
                     seen.setdefault(ix, len(seen))
         for step in steps:
-            for ix in (*(ix for ls in step.labels for ix in ls), *step.labels_out):
+            for ix in (*(ix for ls in step.labels for ix in ls), *step.result):
                 seen.setdefault(ix, len(seen))
         names[term] = {ix: letters([i]) for ix, i in seen.items()}
     return names
@@ -413,10 +413,10 @@ def _value_vertex(plan, k: int, names: dict[int, str], reused_by: list[int],
     result = [f"result {i}" for i, v in enumerate(plan.outputs) if v == step.out]
     match step:
         case View():
-            title, details, style = f"view: {_view_kind(step.recipe)}", ["no copy"], _VIEW
+            title, details, style = f"view: {_view_kind(step.spec)}", ["no copy"], _VIEW
         case Contract():
             spec = ",".join("".join(names[ix] for ix in ls) for ls in step.labels)
-            title = f"contract {spec}->{''.join(names[ix] for ix in step.labels_out)}"
+            title = f"contract {spec}->{''.join(names[ix] for ix in step.result)}"
             details = [step.dtype.name + (f", {made}" if made else "")]
             if plan.step_flops and plan.step_flops[k]:
                 details.append(f"{plan.step_flops[k]:,} FLOPs")
@@ -441,14 +441,9 @@ def _value_vertex(plan, k: int, names: dict[int, str], reused_by: list[int],
     return _label(title, *details), style | (_RESULT if result else {})
 
 
-def _view_kind(recipe) -> str:
+def _view_kind(spec) -> str:
     """What a view does: an index, a slice, a split of axes, a diagonal, a sliding window."""
-    how = [what for what, used in (("window", recipe.strided is not None),
-                                   ("index", recipe.index is not None),
-                                   ("split", recipe.split is not None),
-                                   ("slice", recipe.trims is not None),
-                                   ("diagonal", recipe.diagonal is not None)) if used]
-    return ", ".join(how)
+    return ", ".join(spec.kinds)
 
 
 def _accumulation(plan, step: Accumulate) -> dict:

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lazyein as le
-from lazyein import api, execute, testing
+from lazyein import api, testing
+from lazyein.backends import numpy as numpy_backend
 from lazyein.testing import traced_working_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
@@ -504,15 +505,21 @@ def test_out_with_a_wider_dtype(kind, tmp_path):
 def _failures():
     """Ways compute can fail, each a (setup, expected error) with setup(monkeypatch, t)."""
     def mid_run(monkeypatch, t):
-        original, calls = execute.Contract.run, []
+        original, calls = numpy_backend._compile_contract, []
 
-        def run(self, env):  # the first chunks are added into the result, then the run fails
-            original(self, env)
-            calls.append(self)
-            if len(calls) == 7:
-                raise RuntimeError("interrupted")
+        def compile_contract(step):
+            kernel = original(step)
 
-        monkeypatch.setattr(execute.Contract, "run", run)
+            def run(env):  # the first chunks are added into the result, then the run fails
+                kernel(env)
+                calls.append(step)
+                if len(calls) == 7:
+                    raise RuntimeError("interrupted")
+
+            return run
+
+        monkeypatch.setattr(numpy_backend, "_compile_contract", compile_contract)
+        api.clear_plan_cache()  # plans are compiled once: compile afresh, patched
         assert t.explain(max_bytes=_OUT_BUDGET).num_chunks > 3
         return dict(max_bytes=_OUT_BUDGET)
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 
 import lazyein as le
 from lazyein import testing, viz
-from lazyein.execute import ChunkLoop, Contract, View
+from lazyein.steps import ChunkLoop, Contract, View
 from lazyein.ir import toposort
 
 # pydot's DOT parser calls pyparsing names that pyparsing 3.3 deprecates: not ours to fix
@@ -341,7 +341,7 @@ def as_chunks(plan, steps=None, chunks=None):
 def test_a_chunked_term_draws_one_chunk_in_a_loop_and_shared_work_outside_it():
     plan = diagonal_terms()
     assert len(plan.terms) == 2
-    views = [s for s in plan.steps if isinstance(s, View) and not s.recipe.identity]
+    views = [s for s in plan.steps if isinstance(s, View) and not s.spec.identity]
     assert len(views) == 1  # the diagonal of S, taken once for both terms
     chunked = as_chunks(plan)
     graph = parse(viz.plan_dot(chunked))

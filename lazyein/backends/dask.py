@@ -31,7 +31,8 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ..budget import Samples, plan_within, shape_key
 from ..errors import MemoryBudgetError
-from ..execute import layout, run_steps
+from ..execute import run_steps
+from .numpy import NUMPY, template
 from ..ir import Leaf, Node, Op, toposort
 from ..lower import Lowering
 from ..plan import compile_term, contraction_path, term_blocks
@@ -304,7 +305,7 @@ class _Graph:
             axes = tuple(Axis(0, (Sub(ix, sizes[ix], 0),)) for ix in labels)
             product = Term(1, tuple(Factor(src, ax) for src, ax, _ in picked), axes, sizes,
                            term.dtype)
-            stand_in = Node(Op.LEAF, arg=Leaf(layout(shape, term.dtype), name="product"))
+            stand_in = Node(Op.LEAF, arg=Leaf(template(shape, term.dtype), name="product"))
             sources = {f.source: self.value(f.source)[0] for f in product.factors}
             cuts = self.aligned_cuts(product, sources, None)
             aligned = tuple(sorted(cuts[ix]) for ix in labels)
@@ -588,7 +589,7 @@ def _any_strides(shape, dtype) -> np.ndarray:
     for d in reversed(shape):
         strides.append(step)
         step *= d + 1
-    return layout(shape, dtype, tuple(reversed(strides)))
+    return template(shape, dtype, tuple(reversed(strides)))
 
 
 def _box_shape(box) -> tuple[int, ...]:
@@ -611,7 +612,7 @@ def _read(source: _Source, box, dtype):
 def _run_plan(plan, arrays) -> np.ndarray:
     """The value of a plan's one output, computed from its inputs' arrays."""
     env = list(arrays) + [None] * (plan.num_values - plan.num_leaves)
-    run_steps(plan.steps, plan.frees, env)
+    run_steps(plan.steps, plan.frees, env, NUMPY, plan)
     return env[plan.outputs[0]]
 
 
