@@ -49,6 +49,8 @@ class TermReport:
     flops: int
     num_chunks: int = 1
     sliced: tuple[str, ...] = ()  # per sliced label: its letter, size, block and chunk count
+    # per label of the term's steps, the letter its equation gives it: ``(label, letter)``
+    letters: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -392,8 +394,9 @@ class _Builder:
             equation = ",".join(letters(names.setdefault(ix, len(names)) for ix in ls)
                                 for _, ls in values)
             equation += "->" + letters(names.setdefault(ix, len(names)) for ix in keep)
-            self.reports[report] = TermReport(into, term.coeff, equation, tuple(described),
-                                              path, 0)
+            self.reports[report] = TermReport(
+                into, term.coeff, equation, tuple(described), path, 0,
+                letters=tuple((ix, letters([k])) for ix, k in names.items()))
         dtype = term.dtype
         self.owner = (report, chunk)
         for step in path:

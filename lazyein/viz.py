@@ -311,13 +311,11 @@ def _first_chunks(plan, owners) -> tuple[list[int], set[int]]:
 
 
 def _operands(step) -> tuple[int, ...]:
-    if isinstance(step, (View, Reshape)):
-        return (step.src,)
-    if isinstance(step, Contract):
-        return step.args
+    """The values drawn as edges into `step`: what it reads (an addition's target is drawn
+    as the edge out of it)."""
     if isinstance(step, Accumulate):
         return () if step.src is None else (step.src,)
-    return ()
+    return step.reads
 
 
 def _owners(plan, producer) -> list[int | None]:
@@ -358,43 +356,21 @@ def _term_clusters(plan, owners, drawn) -> dict[str, dict]:
 
 
 def _term_letters(plan, owners, drawn) -> dict[int, dict[int, str]]:
-    """Per term, a letter for each label its steps use: the letters of the term's equation
-    where its contraction order tells which operands are its factors, then by first
-    appearance, so a label reads the same in the cluster's title and in each of its steps."""
-    contracts: dict[int, list[Contract]] = {}
+    """Per term, a letter for each label its steps use: the letters its report records for
+    its equation, then (for work shared with a term before it) by first appearance, so a
+    label reads the same in the cluster's title and in each of its steps."""
+    names: dict = {}
     for k in drawn:
-        if isinstance(plan.steps[k], Contract):
-            contracts.setdefault(owners[k], []).append(plan.steps[k])
-    names = {}
-    for term, steps in contracts.items():
-        seen: dict[int, int] = {}
-        if term is not None:
-            for labels in _factor_labels(plan.terms[term], steps):
-                for ix in labels:
-                    seen.setdefault(ix, len(seen))
-        for step in steps:
-            for ix in (*(ix for ls in step.labels for ix in ls), *step.result):
-                seen.setdefault(ix, len(seen))
-        names[term] = {ix: letters([i]) for ix, i in seen.items()}
+        step, term = plan.steps[k], owners[k]
+        if not isinstance(step, Contract):
+            continue
+        if term not in names:
+            names[term] = dict(plan.terms[term].letters) if term is not None else {}
+        seen = names[term]
+        for ix in (*(ix for ls in step.labels for ix in ls), *step.result):
+            if ix not in seen:
+                seen[ix] = letters([len(seen)])
     return names
-
-
-def _factor_labels(report, steps: list[Contract]) -> list[tuple]:
-    """The labels of the term's factors, in order, read off the contractions that take them
-    by replaying the term's contraction order; none if the steps do not follow it (work the
-    term shares with an earlier one is not its own step)."""
-    if len(steps) != len(report.path):
-        return []
-    operands: list[int | None] = list(range(len(report.factors)))  # None: an intermediate
-    found: dict[int, tuple] = {}
-    for picked, step in zip(report.path, steps):
-        if len(picked) != len(step.labels):
-            return []
-        for i, labels in zip(picked, step.labels):
-            if operands[i] is not None:
-                found[operands[i]] = labels
-        operands = [f for i, f in enumerate(operands) if i not in picked] + [None]
-    return [found[j] for j in sorted(found)]
 
 
 def _edge_labels(step, names: dict[int, str]) -> list[str]:
