@@ -16,15 +16,16 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import execute
+from .backends.base import Backend
+from .backends.numpy import NUMPY, template
 from .budget import plan_within
 from .errors import ShapeError, SubscriptError
-from .backends.numpy import NUMPY, template
-from . import execute
 from .execute import run_steps
-from .steps import SLAB_BYTES, ChunkLoop
 from .ir import Leaf, Node, Op, toposort
 from .plan import Plan
 from .printing import describe_op
+from .steps import SLAB_BYTES, ChunkLoop
 from .subscripts import parse_einsum, split_interleaved
 
 __all__ = [
@@ -73,7 +74,7 @@ class LazyTensor:
         if copy is False:
             raise ValueError("a LazyTensor becomes an array only by computing a new one; "
                              "np.asarray(t, copy=False) cannot avoid that")
-        result = self.compute()
+        result = _to_numpy(self.compute())
         return result if dtype is None else result.astype(dtype, copy=False)
 
     def compute(self, max_bytes=None, out=None, progress=False, scheduler=None) -> np.ndarray:
@@ -111,7 +112,8 @@ class LazyTensor:
     def explain(self, max_bytes=None) -> Plan:
         """The plan `compute` would run within `max_bytes`: terms, contraction orders,
         FLOPs, peak working bytes, and how the work is chunked."""
-        return _plan_for((self.node,), parse_bytes(max_bytes))[0]
+        roots = (self.node,)
+        return _plan_for(roots, parse_bytes(max_bytes), backend=_backend_of(roots))[0]
 
     def to_dot(self, planned: bool = False) -> str:
         """DOT source of the expression DAG; with `planned`, of the schedule `compute` runs."""
@@ -679,7 +681,7 @@ def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
             index[node] = len(index)
             if node.op is Op.LEAF:
                 leaf = node.arg
-                arrays.append(leaf.array)
+                arrays.append(leaf.array if leaf.native is None else leaf.native)
                 # strides decide which reshapes copy, so they are part of the memory
                 # estimate; names appear in explain()'s report
                 yield node.shape, node.dtype.str, leaf.array.strides, leaf.weak, leaf.name
@@ -719,27 +721,34 @@ def clear_plan_cache():
         sys.modules["lazyein.backends.dask"].clear_caches()
 
 
-def _plan_for(roots, budget=None, stream_results=False):
+def _plan_for(roots, budget=None, stream_results=False, backend: Backend = NUMPY):
     known = _ROOT_PLANS.get(roots[0]) if len(roots) == 1 else None
-    if known is not None and (hit := known.get((budget, stream_results))) is not None:
+    if known is not None and (hit := known.get((budget, stream_results, backend.name))) \
+            is not None:
         return hit
     key, arrays = _structure(roots)
-    key = (key, budget, stream_results)  # a tighter budget may need a different plan
+    # a tighter budget may need a different plan, and each backend prices its own
+    key = (key, budget, stream_results, backend.name)
     plan = _PLAN_CACHE.get(key)
     if plan is None:
-        plan = _PLAN_CACHE[key] = plan_within(roots, budget, stream_results)
+        plan = _PLAN_CACHE[key] = plan_within(roots, budget, stream_results, backend)
         if len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
             _PLAN_CACHE.popitem(last=False)
     else:
         _PLAN_CACHE.move_to_end(key)
     if len(roots) == 1:
-        _ROOT_PLANS.setdefault(roots[0], {})[budget, stream_results] = (plan, arrays)
+        _ROOT_PLANS.setdefault(roots[0], {})[budget, stream_results, backend.name] = \
+            (plan, arrays)
     return plan, arrays
 
 
 def _compute(tensors, max_bytes, out, progress, scheduler=None):
     roots = tuple(_node(t, weak=False) for t in tensors)
     budget = parse_bytes(max_bytes)
+    if len(roots) > 1:
+        _check_libraries(roots)  # le.compute(t, u) of two libraries: raise as building would
+    if (backend := _backend_of(roots)) is not NUMPY:
+        return _on_array_api(roots, budget, out, progress, backend)
     if out is not None:
         (root,) = roots
         if not isinstance(out, np.ndarray):
@@ -774,6 +783,66 @@ def _compute(tensors, max_bytes, out, progress, scheduler=None):
             _copy_in_slabs(out, results[0])
             return (out,)
     return tuple(results)
+
+
+def _check_libraries(roots):
+    """Roots computed together come from one library, as one expression's arrays do."""
+    found = {r.library for r in roots} - {None}
+    if len(found) > 1:
+        first, second = sorted(found)[:2]
+        raise TypeError(f"le.compute mixes arrays of two libraries, {first} and {second}: "
+                        "compute each library's expressions on their own")
+
+
+def _backend_of(roots) -> Backend:
+    """The backend the expressions run on: numpy, or the array-API library of their
+    arrays (on those arrays' device)."""
+    if all(r.library in (None, "numpy") for r in roots):
+        return NUMPY
+    if (hit := _BACKENDS.get(roots[0])) is None or len(roots) > 1:
+        from .backends.array_api import backend_for
+
+        native = next(n.arg.native for n in toposort(*roots)
+                      if n.op is Op.LEAF and n.arg.native is not None)
+        hit = backend_for(native)
+        if len(roots) == 1:
+            _BACKENDS[roots[0]] = hit
+    return hit
+
+
+# per expression in another library: the backend its plans run on
+_BACKENDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _on_array_api(roots, budget, out, progress, backend):
+    """`_compute` in an array-API library: the same plan, priced and run by its backend;
+    results in that library."""
+    root = roots[0]
+    if out is not None:
+        from .backends.array_api import library_of, numpy_dtype
+
+        if len(roots) != 1 or not _is_array_api(out) or library_of(out) != root.library:
+            raise TypeError(f"out must be an array of {root.library}, like the expression's "
+                            f"inputs, not {type(out).__name__}")
+        if tuple(out.shape) != root.shape:
+            raise ShapeError(f"out has shape {tuple(out.shape)}, but the result has shape "
+                             f"{root.shape}")
+        if not np.can_cast(root.dtype, numpy_dtype(out.dtype), "safe"):
+            raise TypeError(f"out has dtype {out.dtype}, to which the result's {root.dtype} "
+                            "does not cast safely")
+    plan, arrays = _plan_for(roots, budget, False, backend)
+    env = [a if not isinstance(a, np.ndarray) else backend.asarray(a) for a in arrays]
+    env += [None] * (plan.num_values - plan.num_leaves)
+    with contextlib.ExitStack() as cleanup:
+        bar = _progress_bar(plan.num_chunks) if progress else None
+        if bar is not None:
+            cleanup.callback(bar.close)
+        run_steps(plan.steps, plan.frees, env, backend, plan, bar and (bar, _chunk_ends(plan)))
+    results = tuple(env[v] for v in plan.outputs)
+    if out is not None:  # written once everything is computed: untouched on any error
+        out[...] = backend.xp.astype(results[0], out.dtype)
+        return (out,)
+    return results
 
 
 def _has_dask_inputs(root: Node) -> bool:
@@ -835,9 +904,40 @@ def _is_dask_array(x) -> bool:
     return array is not None and isinstance(x, array.Array)
 
 
+def _to_numpy(result) -> np.ndarray:
+    """A result as numpy: another library's array through the buffer protocol or DLPack."""
+    if isinstance(result, np.ndarray):
+        return result
+    try:
+        return np.asarray(result)
+    except (TypeError, ValueError, RuntimeError):
+        return np.from_dlpack(result)
+
+
+def _is_array_api(x) -> bool:
+    """An array of an array-API library other than numpy (told without importing any)."""
+    if isinstance(x, (np.ndarray, np.generic, list, tuple, numbers.Number)):
+        return False
+    return hasattr(x, "__array_namespace__") or \
+        type(x).__module__.partition(".")[0] in _COMPAT_LIBRARIES
+
+
+# libraries whose arrays array-api-compat wraps (they have no __array_namespace__ of their own)
+_COMPAT_LIBRARIES = frozenset({"torch", "cupy", "jax", "jaxlib"})
+
+
 def _leaf(x, name=None) -> Leaf:
-    """A leaf for an input: a dask array kept lazy (a stand-in with its shape and dtype),
-    anything else as numpy sees it."""
+    """A leaf for an input: a dask array kept lazy (a stand-in with its shape and dtype), an
+    array of another array-API library likewise, anything else as numpy sees it."""
+    if _is_array_api(x) and not _is_dask_array(x):
+        from .backends.array_api import library_of, numpy_dtype
+
+        dtype = numpy_dtype(x.dtype)
+        _check_numeric(dtype)
+        shape = tuple(x.shape)
+        if any(d is None for d in shape):
+            raise ShapeError(f"an array of unknown shape {shape} cannot be planned")
+        return Leaf(template(shape, dtype), name, native=x, library=library_of(x))
     if _is_dask_array(x):
         if any(math.isnan(d) for d in x.shape):
             raise ShapeError(f"a dask array of unknown shape {x.shape} cannot be planned; "

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+from .backends.base import Backend
+from .backends.numpy import NUMPY
 from .errors import MemoryBudgetError
 from .ir import Node, Op
 from .plan import Plan, build_plan, measure_term, term_blocks
@@ -27,7 +29,8 @@ __all__ = ["plan_within", "Samples", "shape_key", "MAX_CHUNKS"]
 MAX_CHUNKS = 4096
 
 
-def plan_within(roots: tuple[Node, ...], budget: int | None, stream_results=False) -> Plan:
+def plan_within(roots: tuple[Node, ...], budget: int | None, stream_results=False,
+                backend: Backend = NUMPY) -> Plan:
     """The fastest plan found whose peak working memory is at most `budget` bytes.
 
     Each term whose steps overflow the budget is sliced to fit in what the rest of the plan
@@ -39,12 +42,12 @@ def plan_within(roots: tuple[Node, ...], budget: int | None, stream_results=Fals
         MemoryBudgetError: no plan fits; the message names the smallest budget found that
             does, checked: planning with that budget finds a plan.
     """
-    plan, best = _search(roots, budget, stream_results)
+    plan, best = _search(roots, budget, stream_results, backend)
     if plan is not None:
         return plan
     # the search depends on the budget: make sure the budget named is one it meets
     for _ in range(_ROUNDS):
-        works, retry = _search(roots, best.peak_bytes, stream_results)
+        works, retry = _search(roots, best.peak_bytes, stream_results, backend)
         if works is not None:
             break
         best = retry
@@ -55,14 +58,14 @@ def plan_within(roots: tuple[Node, ...], budget: int | None, stream_results=Fals
         best.peak_bytes)
 
 
-def _search(roots, budget, stream_results) -> tuple[Plan | None, Plan]:
+def _search(roots, budget, stream_results, backend) -> tuple[Plan | None, Plan]:
     """A plan within `budget` (or None), and the plan with the smallest peak built."""
-    plan, profile = build_plan(roots, None, stream_results, budget)
+    plan, profile = build_plan(roots, None, stream_results, budget, backend)
     if budget is None or plan.peak_bytes <= budget:
         return plan, plan
     best = plan
     slicing: dict[tuple[Node, int], tuple] = {}
-    samples = Samples()
+    samples = Samples(backend)
     for _ in range(_ROUNDS):
         changed = False
         for r, (total, own) in profile.worst.items():
@@ -76,7 +79,7 @@ def _search(roots, budget, stream_results) -> tuple[Plan | None, Plan]:
                 changed = True
         if not changed:
             break
-        plan, profile = build_plan(roots, slicing, stream_results, budget)
+        plan, profile = build_plan(roots, slicing, stream_results, budget, backend)
         if plan.peak_bytes < best.peak_bytes:
             best = plan
         if plan.peak_bytes <= budget:
@@ -84,10 +87,10 @@ def _search(roots, budget, stream_results) -> tuple[Plan | None, Plan]:
     # every term at its smallest, the sums used by einsums computed first as the budget
     # allows, or never, or always: the least memory lazyein can plan for
     for lowering_budget in dict.fromkeys((budget, 0, None)):
-        whole, profile = build_plan(roots, None, stream_results, lowering_budget)
+        whole, profile = build_plan(roots, None, stream_results, lowering_budget, backend)
         smallest = {(node, k): samples.smallest(term, node.shape)
                     for node, k, term in profile.report_terms if node is not None}
-        plan, _ = build_plan(roots, smallest, stream_results, lowering_budget)
+        plan, _ = build_plan(roots, smallest, stream_results, lowering_budget, backend)
         best = min((best, whole, plan), key=lambda p: p.peak_bytes)
     return (best if best.peak_bytes <= budget else None), best
 
@@ -107,7 +110,8 @@ def _what_needs_it(plan: Plan) -> str:
 class Samples:
     """Prices ways of slicing terms by planning each term alone, sliced (cached by shape)."""
 
-    def __init__(self):
+    def __init__(self, backend: Backend = NUMPY):
+        self.backend = backend  # whose kernels are priced
         self.paths: dict = {}   # opt_einsum's orders, shared by all samples
         self.cache: dict = {}
 
@@ -121,7 +125,7 @@ class Samples:
         ranks, whole_order = spec
         paths = self.paths
         self.cache[key] = measure_term(term, shape, term_blocks(term, shape, ranks, paths),
-                                       whole_order, paths)
+                                       whole_order, paths, self.backend)
         return self.cache[key]
 
     def families(self, term: Term, labels: int):

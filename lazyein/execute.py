@@ -56,24 +56,27 @@ def _compile_loop(loop: ChunkLoop, backend: Backend):
             body.append((set_view, moved, step.src))
         else:
             body.append((backend.accumulator(step), moved, step.target))
+    # a view read is taken over all chunks and sliced; a write goes to a region, likewise
+    whole_of = [backend.view if isinstance(step, View) else backend.region
+                for step in loop.body]
+    part_of = [backend.take if isinstance(step, View) else backend.sub for step in loop.body]
     labels = [ix for ix, _ in loop.starts]
     ranges = [r for _, r in loop.starts]
     first = [r[0] for r in ranges]
-    view, take = backend.view, backend.take
 
     def run(env, bar=None):
-        wholes = [None if moved is None else view(env[source], moved.whole)
-                  for _, moved, source in body]
+        wholes = [None if moved is None else whole(env[source], moved.whole)
+                  for (_, moved, source), whole in zip(body, whole_of)]
         for combo in itertools.islice(itertools.product(*ranges), 1, None):
             delta = {ix: start - f for ix, start, f in zip(labels, combo, first)}
-            for (fn, moved, _), whole, dead in zip(body, wholes, loop.frees):
+            for (fn, moved, _), whole, part, dead in zip(body, wholes, part_of, loop.frees):
                 if moved is None:
                     fn(env)
                 else:
                     index = [slice(None)] * len(moved.whole.labels) + [Ellipsis]
                     for axis, ix, size in moved.moves:
                         index[axis] = slice(delta[ix], delta[ix] + size)
-                    fn(env, take(whole, tuple(index)))  # 0-d stays an array: the Ellipsis
+                    fn(env, part(whole, tuple(index)))  # 0-d stays an array: the Ellipsis
                 for value in dead:
                     env[value] = None
             if bar is not None:

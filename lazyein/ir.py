@@ -28,17 +28,26 @@ class Leaf:
     """An input array, compared by identity: two leaves are equal when they hold the same object.
 
     A dask array stays lazy: `array` is then a stand-in with its shape, dtype and C-order
-    strides (never read), and `dask` the array itself."""
+    strides (never read), and `dask` the array itself. So does an array of another array-API
+    library (`native`, from `library`): the plan runs in that library.
 
-    __slots__ = ("array", "name", "weak", "dask", "__weakref__")
+    `library` names where the array lives, for the rule that one expression's arrays come
+    from one library: "numpy" (dask arrays hold numpy chunks), another library's name, or
+    None for what mixes with any (Python scalars, 0-d constants)."""
+
+    __slots__ = ("array", "name", "weak", "dask", "native", "library", "__weakref__")
 
     def __init__(self, array: np.ndarray, name: str | None = None, weak: bool = False,
-                 dask=None):
+                 dask=None, native=None, library: str | None = None):
         self.array = array
         self.name = name
         # A Python scalar keeps numpy's "weak" promotion (NEP 50): 2 * float32 stays float32.
         self.weak = weak
         self.dask = dask
+        self.native = native
+        if library is None and native is None and not weak and array.ndim:
+            library = "numpy"
+        self.library = library
 
     def __eq__(self, other):
         if not isinstance(other, Leaf) or (self.name, self.weak) != (other.name, other.weak):
@@ -46,13 +55,15 @@ class Leaf:
         if self.dask is not None or other.dask is not None:
             # the same object: a persisted copy keeps the name, but not the graph
             return self.dask is other.dask
+        if self.native is not None or other.native is not None:
+            return self.native is other.native
         if self.weak:  # Python scalars are values, not data: equal values are one leaf
             return self.array.dtype == other.array.dtype and self.array == other.array
         return self.array is other.array
 
     def __hash__(self):
-        if self.dask is not None:
-            return hash((id(self.dask), self.name))
+        if self.dask is not None or self.native is not None:
+            return hash((id(self.dask), id(self.native), self.name))
         key = self.array.item() if self.weak else id(self.array)
         return hash((key, self.name, self.weak))
 
@@ -79,11 +90,15 @@ class Node(metaclass=_Interned):
     arg: Hashable = None
     shape: tuple[int, ...] = field(init=False)
     dtype: np.dtype = field(init=False)
+    # the array library the node's inputs come from (None: only constants), see `Leaf`
+    library: str | None = field(init=False)
 
     def __post_init__(self):  # a badly shaped node cannot exist
         shape, dtype = _RULES[self.op](self.src, self.arg)
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "dtype", np.dtype(dtype))
+        object.__setattr__(self, "library", self.arg.library if self.op is Op.LEAF
+                           else _library(self.src))
 
     def __reduce__(self):  # unpickling re-interns
         return Node, (self.op, self.src, self.arg)
@@ -100,6 +115,21 @@ class Node(metaclass=_Interned):
         from .printing import pformat
 
         return pformat(self)
+
+
+def _library(src) -> str | None:
+    """The one library that `src`'s arrays come from; two raise the user's TypeError here,
+    where every operation that joins operands passes, as the expression is built."""
+    found = None
+    for s in src:
+        if s.library is not None and s.library != found:
+            if found is not None:
+                raise TypeError(f"an expression mixes arrays of two libraries, {found} and "
+                                f"{s.library}: lazyein runs each expression in one library; "
+                                f"convert one side (for example with np.asarray or "
+                                f"xp.asarray) first")
+            found = s.library
+    return found
 
 
 def _weak(node: Node) -> bool:

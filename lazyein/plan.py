@@ -72,6 +72,7 @@ class Plan:
     peak_bytes: int
     num_chunks: int = 1
     leaf_names: tuple[str, ...] = field(default=(), compare=False)  # one per input slot
+    backend: str = "numpy"  # whose kernels the plan is priced for and runs on
     # per step: the index in `terms` of the term it works for (None: zeros of a result, a
     # reshape of a computed node) and which chunk of that term
     step_terms: tuple[int | None, ...] = field(default=(), compare=False)
@@ -90,6 +91,8 @@ class Plan:
         lines = [f"lazyein plan: {self.num_terms} term(s), {self.flops:,} FLOPs, "
                  f"peak working memory ~{format_bytes(self.peak_bytes)}, "
                  f"{self.num_chunks} chunk(s)"]
+        if self.backend != "numpy":
+            lines[0] += f", on {self.backend}"
         if self.leaf_names:
             lines.append("inputs: " + ", ".join(n for n in self.leaf_names
                                                 if not n.startswith("scalar")))
@@ -343,7 +346,8 @@ class _Builder:
         step = accumulate(target, value, labels, term.coeff, region, term.sizes,
                           self.dtype[target], assign)
         moved = 3 * _bytes(region.labels, term.sizes, self.dtype[target])  # read, read, write
-        self.push(step, step.scratch, moved / _BANDWIDTH)
+        scratch = self.backend.accumulate_scratch(step, self.shape[target])
+        self.push(step, scratch, (moved + scratch) / _BANDWIDTH)
         return step
 
     def source(self, node: Node) -> int:
@@ -370,17 +374,19 @@ class _Builder:
             labels = tuple(dict.fromkeys(axis_labels(f.axes)))
             key = ("view", src, _relabel(f.axes, sizes))
             spec = ViewSpec.of(f.axes, self.shape[src], sizes)
+            # a backend without strided views copies a diagonal or a window out
+            gathered = self.backend.view_bytes(self.layout[src], spec)
 
             def make(value, src=src, spec=spec):
                 return View(value, src, spec)
             if fresh and not fresh.isdisjoint(labels):
-                view = self.emit(make, self.dtype[src], 0)
+                view = self.emit(make, self.dtype[src], gathered)
                 self.fresh_views[view] = (f.axes, self.shape[src])
             else:
-                view = self.memoized(key, make, self.dtype[src], 0)
+                view = self.memoized(key, make, self.dtype[src], gathered)
             values.append((view, labels))
             if chunk == 0:
-                described.append(_describe_factor(f, self.leaves))
+                described.append(_describe_factor(f, self.leaves, self.backend))
         out_labels = tuple(dict.fromkeys(axis_labels(term.out)))
         in_factors = {ix for _, ls in values for ix in ls}
         keep = tuple(ix for ix in out_labels if ix in in_factors)
@@ -505,11 +511,13 @@ def _overlapping(term: Term) -> dict[int, int]:
     return blocks
 
 
-def measure_term(term: Term, shape, blocks=(), whole_order=False, paths=None):
+def measure_term(term: Term, shape, blocks=(), whole_order=False, paths=None,
+                 backend: Backend = NUMPY):
     """``(peak bytes, modelled seconds)`` of `term` planned alone, sliced by `blocks`, added
     into an array of `shape` (which is not counted): how the budget search and the choice
     of a window's form price a term."""
-    builder, program = _alone(term, shape, term.dtype, blocks, whole_order, paths, adopt=False)
+    builder, program = _alone(term, shape, term.dtype, blocks, whole_order, paths, adopt=False,
+                              backend=backend)
     return program.peak_bytes, sum(builder.seconds)
 
 
@@ -541,12 +549,14 @@ def compile_term(term: Term, shape, dtype, blocks=(), whole_order=False,
     return _alone(term, shape, dtype, blocks, whole_order, paths, adopt=True)[1]
 
 
-def _alone(term: Term, shape, dtype, blocks, whole_order, paths, adopt: bool):
+def _alone(term: Term, shape, dtype, blocks, whole_order, paths, adopt: bool,
+           backend: Backend = NUMPY):
     """A builder with `term` emitted alone into an array of `shape`, and its program. With
     `adopt`, a product that is that whole array is returned as it is (a term priced for a
     sum of terms is never adopted: its product is added into the sum, and held till then)."""
     sources = list(dict.fromkeys(f.source for f in term.factors))
-    builder = _Builder(sources, given=[s for s in sources if s.op is not Op.LEAF])
+    builder = _Builder(sources, given=[s for s in sources if s.op is not Op.LEAF],
+                       backend=backend)
     if paths is not None:
         builder.paths = paths
     shape, dtype = tuple(shape), np.dtype(dtype)
@@ -640,7 +650,7 @@ def _pattern(label_lists, result) -> tuple:
                  for ls in (*label_lists, result))
 
 
-def _describe_factor(f, leaves) -> str:
+def _describe_factor(f, leaves, backend: Backend) -> str:
     src = f.source
     name = (src.arg.name or f"input {leaves.index(src)}") if src.op is Op.LEAF else \
         f"computed {describe_op(src)}"
@@ -656,6 +666,8 @@ def _describe_factor(f, leaves) -> str:
             how.append("split")
     if len(set(axis_labels(f.axes))) != len(axis_labels(f.axes)):
         how.append("diagonal")
+    if not backend.strided_views and ("window" in how or "diagonal" in how):
+        how.append(f"gathered into a copy ({backend.name} has no strided views)")
     return f"{name} {list(src.shape)}" + (f" viewed by {', '.join(dict.fromkeys(how))}"
                                           if how else "")
 
@@ -670,7 +682,7 @@ class Profile:
 
 
 def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False,
-               budget: int | None = None) -> tuple[Plan, Profile]:
+               budget: int | None = None, backend: Backend = NUMPY) -> tuple[Plan, Profile]:
     """Lower `roots`, emit the steps that compute them (slicing terms as `slicing` says, see
     `_Builder`), and account for their memory: the plan, and its profile for the budget
     search. `budget` bounds the sums computed first (see `Lowering`)."""
@@ -679,7 +691,7 @@ def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False,
     users = Counter(s for n in nodes for s in n.src)
     shared = {n for n, k in users.items() if k > 1} | set(roots)
     builder = _Builder(leaves, slicing, stream_results=stream_results, budget=budget,
-                       shared=shared)
+                       shared=shared, backend=backend)
     builder.roots = set(roots)
     outputs = tuple(builder.evaluate(r, into=f"result {k}") for k, r in enumerate(roots))
     frees, kept = _lifetimes(builder.steps, outputs, len(leaves))
@@ -696,7 +708,7 @@ def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False,
                 step_terms=tuple(t for t, _ in builder.owners),
                 step_chunks=tuple(c for _, c in builder.owners),
                 value_bytes=tuple(builder.alloc), step_scratch=tuple(builder.scratch),
-                step_flops=tuple(builder.step_flops))
+                step_flops=tuple(builder.step_flops), backend=backend.name)
     return plan, Profile(worst, tuple(builder.report_terms))
 
 

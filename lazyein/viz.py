@@ -12,9 +12,9 @@ import networkx as nx
 import numpy as np
 
 from .errors import LazyeinError
-from .steps import Accumulate, ChunkLoop, Contract, Reshape, View, Zeros
 from .ir import Node, Op, toposort
 from .printing import format_bytes, letters
+from .steps import Accumulate, ChunkLoop, Contract, Reshape, View, Zeros
 
 __all__ = ["expression_graph", "expression_dot", "plan_graph", "plan_dot", "visualize",
            "mimebundle", "GraphvizNotFoundError"]

@@ -61,9 +61,15 @@ class Backend:
         reshape copies."""
         raise NotImplementedError
 
-    def contract_scratch(self, step, layouts: list[Layout]) -> int:
+    def contract_scratch(self, step, layouts: list[Layout], dtypes) -> int:
         """Bytes the `Contract` record `step` allocates besides its result, for operands laid
-        out as `layouts` (copies of operands a matmul cannot view, casts, sums taken first)."""
+        out as `layouts` with `dtypes` (copies of operands a matmul cannot view, casts, sums
+        taken first)."""
+        raise NotImplementedError
+
+    def accumulate_scratch(self, step, target_shape) -> int:
+        """Bytes the `Accumulate` record `step` allocates, adding into an array of
+        `target_shape`."""
         raise NotImplementedError
 
     # -- the executor ----------------------------------------------------------------------------
@@ -74,8 +80,17 @@ class Backend:
 
     def accumulator(self, step) -> Callable[[list, object], None]:
         """``add(env, region)`` for an `Accumulate` record: add into the given region of its
-        target, an array that `view` and `take` made (how a chunk loop moves it)."""
+        target, as `region` and `sub` made it (how a chunk loop moves it)."""
         raise NotImplementedError
+
+    def region(self, array, spec):
+        """Where in `array` the view `spec` lies, for `accumulator` to write there: for a
+        library with views, the view itself."""
+        return self.view(array, spec)
+
+    def sub(self, region, index: tuple):
+        """The part `index` (a tuple of slices) of a `region`: one chunk's."""
+        return self.take(region, index)
 
     def view(self, array, spec):
         """`spec`'s view of `array` (a `ViewSpec`)."""

@@ -32,12 +32,12 @@ from dask.highlevelgraph import HighLevelGraph
 from ..budget import Samples, plan_within, shape_key
 from ..errors import MemoryBudgetError
 from ..execute import run_steps
-from .numpy import NUMPY, template
 from ..ir import Leaf, Node, Op, toposort
 from ..lower import Lowering
 from ..plan import compile_term, contraction_path, term_blocks
 from ..printing import describe_op, format_bytes
 from ..sop import Axis, Factor, Sub, Term, axis_labels, restrict, term_labels
+from .numpy import NUMPY, template
 
 __all__ = ["to_dask", "compute", "clear_caches", "MAX_BLOCKS", "MAX_TASKS"]
 

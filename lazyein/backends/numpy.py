@@ -100,6 +100,9 @@ class NumpyBackend(Backend):
                     total += math.prod(shape) * step.dtype.itemsize
         return total
 
+    def accumulate_scratch(self, step: Accumulate, target_shape) -> int:
+        return step.scratch
+
     # -- the executor ----------------------------------------------------------------------------
     def view(self, array, spec):
         return view(array, spec)
