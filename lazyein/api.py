@@ -11,11 +11,10 @@ import os
 import re
 import sys
 import tempfile
-import weakref
-from collections import OrderedDict
 
 import numpy as np
 
+from . import caches
 from .budget import plan_within
 from .errors import ShapeError, SubscriptError
 from .execute import SLAB_BYTES, ChunkLoop, layout, run_steps
@@ -601,7 +600,7 @@ def compute(*tensors, max_bytes=None, scheduler=None) -> tuple[np.ndarray, ...]:
 def _to_dask(roots, budget):
     """The dask arrays computing `roots`; one expression's are kept with it, like its numpy
     plans (a graph over the same inputs computes the same again)."""
-    known = _ROOT_GRAPHS.get(roots[0]) if len(roots) == 1 else None
+    known = caches.ROOT_GRAPHS.get(roots[0]) if len(roots) == 1 else None
     if known is not None and (hit := known.get(budget)) is not None:
         return hit
     try:
@@ -611,11 +610,8 @@ def _to_dask(roots, budget):
                           "pip install 'lazyein[dask]'") from None
     arrays = to_dask(roots, budget)
     if len(roots) == 1:
-        _ROOT_GRAPHS.setdefault(roots[0], {})[budget] = arrays
+        caches.ROOT_GRAPHS.setdefault(roots[0], {})[budget] = arrays
     return arrays
-
-
-_ROOT_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _on_dask(roots, budget, out, progress, scheduler):
@@ -658,10 +654,6 @@ def parse_bytes(value) -> int | None:
                     f"{type(value).__name__}")
 
 
-_PLAN_CACHE: OrderedDict = OrderedDict()
-_PLAN_CACHE_SIZE = 256
-
-
 def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
     """A key equal for DAGs of equal structure, shapes and dtypes, and the leaves' arrays.
 
@@ -700,36 +692,26 @@ def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
 _SMALL_DAG = 1024
 
 
-# per expression (an interned root node): its plans by budget, with its inputs in plan order,
-# so computing the same expression again walks no graph; a big one (a convolution operator
-# built from thousands of pads) would otherwise take longer to recognize than to compute
-_ROOT_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def clear_plan_cache():
     """Forget every plan made so far (the next compute of anything plans afresh)."""
-    _PLAN_CACHE.clear()
-    _ROOT_PLANS.clear()
-    _ROOT_GRAPHS.clear()
-    if "lazyein.backends.dask" in sys.modules:
-        sys.modules["lazyein.backends.dask"].clear_caches()
+    caches.clear()
 
 
 def _plan_for(roots, budget=None, stream_results=False):
-    known = _ROOT_PLANS.get(roots[0]) if len(roots) == 1 else None
+    known = caches.ROOT_PLANS.get(roots[0]) if len(roots) == 1 else None
     if known is not None and (hit := known.get((budget, stream_results))) is not None:
         return hit
     key, arrays = _structure(roots)
     key = (key, budget, stream_results)  # a tighter budget may need a different plan
-    plan = _PLAN_CACHE.get(key)
+    plan = caches.PLAN_CACHE.get(key)
     if plan is None:
-        plan = _PLAN_CACHE[key] = plan_within(roots, budget, stream_results)
-        if len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
-            _PLAN_CACHE.popitem(last=False)
+        plan = caches.PLAN_CACHE[key] = plan_within(roots, budget, stream_results)
+        if len(caches.PLAN_CACHE) > caches.PLAN_CACHE_SIZE:
+            caches.PLAN_CACHE.popitem(last=False)
     else:
-        _PLAN_CACHE.move_to_end(key)
+        caches.PLAN_CACHE.move_to_end(key)
     if len(roots) == 1:
-        _ROOT_PLANS.setdefault(roots[0], {})[budget, stream_results] = (plan, arrays)
+        caches.ROOT_PLANS.setdefault(roots[0], {})[budget, stream_results] = (plan, arrays)
     return plan, arrays
 
 
@@ -773,14 +755,11 @@ def _compute(tensors, max_bytes, out, progress, scheduler=None):
 
 
 def _has_dask_inputs(root: Node) -> bool:
-    """Whether `root` reads a dask array (known per expression, as its plans are)."""
-    if (hit := _DASK_INPUTS.get(root)) is None:
-        hit = _DASK_INPUTS[root] = any(n.op is Op.LEAF and n.arg.dask is not None
+    """Whether `root` reads a dask array."""
+    if (hit := caches.DASK_INPUTS.get(root)) is None:
+        hit = caches.DASK_INPUTS[root] = any(n.op is Op.LEAF and n.arg.dask is not None
                                        for n in toposort(root))
     return hit
-
-
-_DASK_INPUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _chunk_ends(plan: Plan) -> list[bool]:
@@ -827,6 +806,7 @@ def _progress_bar(total: int):
 
 def _is_dask_array(x) -> bool:
     """A dask array, told without importing dask (one exists only once dask is imported)."""
+    # `sys.modules` asks whether dask is loaded at all; it reaches no lazyein module
     array = sys.modules.get("dask.array")
     return array is not None and isinstance(x, array.Array)
 
@@ -864,6 +844,7 @@ def _node(x, weak: bool = True) -> Node:
     return Node(Op.LEAF, arg=_leaf(x))
 
 
+# interned constants, not caches (so `caches.clear` leaves them): each dtype's zero, cast once
 _ZEROS: dict[np.dtype, object] = {}
 
 
@@ -900,6 +881,8 @@ def _cast_for_sum(node: Node) -> list[Node]:
     return [node, _ONES[dtype]]
 
 
+# not a cache either (so `caches.clear` leaves it): the one leaf per dtype that makes equal
+# sums intern as one node; a fresh leaf would make a new sum differ from an equal older one
 _ONES: dict[np.dtype, Node] = {}
 
 

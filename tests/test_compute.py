@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import lazyein as le
-from lazyein.api import _PLAN_CACHE, clear_plan_cache, parse_bytes
+from lazyein.api import clear_plan_cache, parse_bytes
+from lazyein.caches import PLAN_CACHE
 from lazyein.testing import traced_working_bytes
 
 rng = np.random.default_rng(3)
@@ -61,10 +62,10 @@ def test_plans_are_cached_by_structure_not_by_data():
         arrays = [rng.normal(size=(10, 10)) for _ in range(3)]
         got = le.lazy_einsum("ij,jk,kl->il", *arrays).compute()
         np.testing.assert_allclose(got, np.linalg.multi_dot(arrays))
-    assert len(_PLAN_CACHE) == 1
+    assert len(PLAN_CACHE) == 1
     le.lazy_einsum("ij,jk,kl->il", *[np.ones((10, 11)), np.ones((11, 10)), np.ones((10, 10))])\
         .compute()
-    assert len(_PLAN_CACHE) == 2
+    assert len(PLAN_CACHE) == 2
 
 
 def test_an_expression_computed_again_is_not_walked_again(monkeypatch):
