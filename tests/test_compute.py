@@ -52,7 +52,7 @@ def test_compute_many_shares_work_and_matches_single_computes():
     np.testing.assert_allclose(r1, ab.compute())
     np.testing.assert_allclose(r2, (ab + a).compute())
     np.testing.assert_allclose(r3, ab.compute().T)
-    plan_steps = [type(s).__name__ for s in le.api._plan_for((ab.node, (ab + a).node))[0].steps]
+    plan_steps = [type(s).__name__ for s in le.runtime.plan_for((ab.node, (ab + a).node))[0].steps]
     assert plan_steps.count("Contract") == 1
 
 
@@ -72,7 +72,7 @@ def test_an_expression_computed_again_is_not_walked_again(monkeypatch):
     a = le.lazy(rng.normal(size=(4, 4)))
     t = (a @ a + a).T
     first = t.compute()
-    monkeypatch.setattr(le.api, "_structure", None)  # any walk of the graph would fail
+    monkeypatch.setattr(le.runtime, "_structure", None)  # any walk of the graph would fail
     np.testing.assert_array_equal(t.compute(), first)
     assert t.explain() is t.explain()
 
