@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
-import re
 import sys
 
 import numpy as np
@@ -17,14 +15,25 @@ from .ir import Leaf, Node, Op
 from .plan import Plan
 from .printing import describe_op
 from .subscripts import parse_einsum, split_interleaved
+from .validate import (
+    SCALARS,
+    as_axis,
+    as_count,
+    as_int,
+    broadcast,
+    check_numeric,
+    check_out,
+    int_sequence,
+    normalize_axes,
+    parse_bytes,
+    per_axis_pairs,
+)
 
 __all__ = [
     "LazyTensor", "lazy", "eye", "lazy_einsum", "einsum", "add", "subtract", "multiply",
     "matmul", "dot", "tensordot", "transpose", "moveaxis", "swapaxes", "reshape", "kron", "pad",
     "stack", "concatenate", "trace", "diagonal", "compute", "parse_bytes",
 ]
-
-_SCALARS = (numbers.Number, np.generic)
 
 
 class LazyTensor:
@@ -155,7 +164,7 @@ class LazyTensor:
     def __truediv__(self, other):
         if isinstance(other, np.ndarray) and other.ndim == 0:
             other = other[()]  # a 0-d array divides as the (strong) numpy scalar it holds
-        if not isinstance(other, _SCALARS) or isinstance(other, LazyTensor):
+        if not isinstance(other, SCALARS) or isinstance(other, LazyTensor):
             raise TypeError(f"a LazyTensor can only be divided by a scalar, not by "
                             f"{type(other).__name__}: elementwise division is not multilinear")
         return LazyTensor(_scale(self.node, other, np.true_divide))
@@ -184,7 +193,7 @@ class LazyTensor:
 
     def sum(self, axis=None, keepdims=False):
         """Sum over `axis` (an int, a tuple of ints, or None for all), as ``np.sum``."""
-        axes = _normalize_axes(axis, self.ndim, "sum")
+        axes = normalize_axes(axis, self.ndim, "sum")
         kept = [i for i in range(self.ndim) if i not in axes]
         node = _einsum_node(_cast_for_sum(self.node), [list(range(self.ndim))], kept)
         if keepdims:
@@ -219,11 +228,11 @@ def eye(N, M=None, k=0, dtype=float) -> LazyTensor:
     array([[0., 1., 0.],
            [0., 0., 1.]])
     """
-    n = _count(N, "N")
-    m = n if M is None else _count(M, "M")
-    k = _integer(k, "k")
+    n = as_count(N, "N")
+    m = n if M is None else as_count(M, "M")
+    k = as_int(k, "k")
     dtype = np.dtype(dtype)
-    _check_numeric(dtype)
+    check_numeric(dtype)
     return LazyTensor(Node(Op.EYE, arg=(n, m, k, dtype)))
 
 
@@ -277,7 +286,7 @@ def add(a, b) -> LazyTensor:
     x, y = _node(a), _node(b)
     weak = (x.op is Op.LEAF and x.arg.weak) or (y.op is Op.LEAF and y.arg.weak)
     if x.shape != y.shape or x.dtype != y.dtype or weak:  # else nothing can fail
-        _broadcast("add", x.shape, y.shape)
+        broadcast("add", x.shape, y.shape)
         _probe(np.add, x, y)
     return LazyTensor(Node(Op.ADD, (x, y)))
 
@@ -288,7 +297,7 @@ def subtract(a, b) -> LazyTensor:
     if x.dtype == bool and y.dtype == bool:
         raise TypeError("numpy boolean subtract, the `-` operator, is not supported; "
                         "use logical operations on computed results instead")
-    _broadcast("subtract", x.shape, y.shape)
+    broadcast("subtract", x.shape, y.shape)
     # -y in the difference's own dtype: uint8 - True stays uint8, float32 - 2 float32
     dtype = _probe(np.subtract, x, y)
     return LazyTensor(Node(Op.ADD, (x, Node(Op.SCALE, (y,), (-1, dtype)))))
@@ -296,12 +305,12 @@ def subtract(a, b) -> LazyTensor:
 
 def multiply(a, b) -> LazyTensor:
     """``a * b``: scaling by a scalar, or the elementwise product with numpy broadcasting."""
-    if isinstance(b, _SCALARS) and not isinstance(a, _SCALARS):
+    if isinstance(b, SCALARS) and not isinstance(a, SCALARS):
         return LazyTensor(_scale(_node(a), b, np.multiply))
-    if isinstance(a, _SCALARS) and not isinstance(b, _SCALARS):
+    if isinstance(a, SCALARS) and not isinstance(b, SCALARS):
         return LazyTensor(_scale(_node(b), a, np.multiply, scalar_first=True))
     x, y = _node(a), _node(b)
-    shape = _broadcast("multiply", x.shape, y.shape)
+    shape = broadcast("multiply", x.shape, y.shape)
     n = len(shape)
     return LazyTensor(_einsum_node([x, y], [tuple(range(n - len(x.shape), n)),
                                             tuple(range(n - len(y.shape), n))], range(n)))
@@ -325,7 +334,7 @@ def _negate(node: Node) -> Node:
 
 def _scale(node: Node, scalar, ufunc, scalar_first=False) -> Node:
     """`node` times (or divided by) a scalar, with the dtype numpy's `ufunc` would give."""
-    if isinstance(scalar, (str, bytes)) or not isinstance(scalar, _SCALARS):
+    if isinstance(scalar, (str, bytes)) or not isinstance(scalar, SCALARS):
         raise TypeError(f"expected a numeric scalar, got {type(scalar).__name__}")
     probe = np.ones((), node.dtype) if not (node.op is Op.LEAF and node.arg.weak) else \
         node.arg.array.item()
@@ -357,7 +366,7 @@ def matmul(a, b) -> LazyTensor:
                          f"{x.shape}) must match the {which} axis of the second (size {ny}, "
                          f"shape {y.shape})")
     bx, by = x.shape[:-2], y.shape[:-2]
-    batch = _broadcast("matmul batch axes of", bx, by)
+    batch = broadcast("matmul batch axes of", bx, by)
     nb = len(batch)
     labels_b = tuple(range(3, 3 + nb))
     out = labels_b + tuple(ix for ix in (i if len(x.shape) > 1 else None,
@@ -401,8 +410,8 @@ def tensordot(a, b, axes=2) -> LazyTensor:
         if len(ax) != len(ay):
             raise ShapeError(f"tensordot: {len(ax)} axes of the first operand paired with "
                              f"{len(ay)} of the second")
-        ax = [_axis(i, nx, "tensordot") for i in ax]
-        ay = [_axis(i, ny, "tensordot") for i in ay]
+        ax = [as_axis(i, nx, "tensordot") for i in ax]
+        ay = [as_axis(i, ny, "tensordot") for i in ay]
     for i, j in zip(ax, ay):
         if x.shape[i] != y.shape[j]:
             raise ShapeError(f"tensordot: axis {i} of the first operand (size {x.shape[i]}) "
@@ -438,7 +447,7 @@ def transpose(a, axes=None) -> LazyTensor:
     if axes is None:
         perm = list(range(n))[::-1]
     else:
-        perm = [_axis(i, n, "transpose") for i in _int_sequence(axes, "transpose axes")]
+        perm = [as_axis(i, n, "transpose") for i in int_sequence(axes, "transpose axes")]
         if sorted(perm) != list(range(n)):
             raise ShapeError(f"transpose: axes {tuple(axes)} are not a permutation of "
                              f"{tuple(range(n))}")
@@ -449,8 +458,8 @@ def moveaxis(a, source, destination) -> LazyTensor:
     """``np.moveaxis``."""
     x = _node(a)
     n = len(x.shape)
-    src = [_axis(i, n, "moveaxis source") for i in _int_sequence(source, "source")]
-    dst = [_axis(i, n, "moveaxis destination") for i in _int_sequence(destination,
+    src = [as_axis(i, n, "moveaxis source") for i in int_sequence(source, "source")]
+    dst = [as_axis(i, n, "moveaxis destination") for i in int_sequence(destination,
                                                                         "destination")]
     if len(src) != len(dst):
         raise ShapeError(f"moveaxis: {len(src)} source axes but {len(dst)} destinations")
@@ -467,7 +476,7 @@ def swapaxes(a, axis1, axis2) -> LazyTensor:
     """``np.swapaxes``."""
     x = _node(a)
     n = len(x.shape)
-    i, j = _axis(axis1, n, "swapaxes"), _axis(axis2, n, "swapaxes")
+    i, j = as_axis(axis1, n, "swapaxes"), as_axis(axis2, n, "swapaxes")
     perm = list(range(n))
     perm[i], perm[j] = j, i
     return transpose(LazyTensor(x), perm)
@@ -476,7 +485,7 @@ def swapaxes(a, axis1, axis2) -> LazyTensor:
 def reshape(a, shape) -> LazyTensor:
     """``np.reshape`` in C order; one dimension may be -1."""
     x = _node(a)
-    dims = [_integer(d, "reshape dimension") for d in _int_sequence(shape, "shape")]
+    dims = [as_int(d, "reshape dimension") for d in int_sequence(shape, "shape")]
     if dims.count(-1) > 1 or any(d < -1 for d in dims):
         raise ShapeError(f"reshape: invalid shape {tuple(dims)}: sizes are >= 0 with at most "
                          "one -1")
@@ -499,7 +508,7 @@ def pad(a, pad_width, mode="constant", constant_values=0) -> LazyTensor:
                                   "mode='constant' (a multilinear placement)")
     x = _node(a, weak=False)
     n = len(x.shape)
-    widths = _per_axis_pairs(pad_width, n, "pad_width", integer=True)
+    widths = per_axis_pairs(pad_width, n, "pad_width", integer=True)
     if any(w < 0 for pair in widths for w in pair):
         raise ShapeError(f"pad: widths must be >= 0, got {pad_width!r}")
     if type(constant_values) is int and constant_values == 0:  # the usual zeros, quickly
@@ -507,7 +516,7 @@ def pad(a, pad_width, mode="constant", constant_values=0) -> LazyTensor:
             zero = _ZEROS[x.dtype] = _cast_constant(0, x.dtype)
         constants = ((zero, zero),) * n
     else:
-        values = _per_axis_pairs(constant_values, n, "constant_values", integer=False)
+        values = per_axis_pairs(constant_values, n, "constant_values", integer=False)
         with np.errstate(all="ignore"):  # cast as np.pad casts: 0.5 pads an int array with 0
             constants = tuple(tuple(_cast_constant(v, x.dtype) for v in pair) for pair in values)
     return LazyTensor(Node(Op.PAD, (x,), (widths, constants)))
@@ -522,7 +531,7 @@ def concatenate(arrays, axis=0) -> LazyTensor:
     first = nodes[0].shape
     if not first:
         raise ShapeError("concatenate: zero-dimensional arrays cannot be concatenated")
-    axis = _axis(axis, len(first), "concatenate")
+    axis = as_axis(axis, len(first), "concatenate")
     for i, n in enumerate(nodes[1:], 1):
         if len(n.shape) != len(first) or any(p != q for k, (p, q) in
                                               enumerate(zip(n.shape, first)) if k != axis):
@@ -541,7 +550,7 @@ def stack(arrays, axis=0) -> LazyTensor:
         if n.shape != shape:
             raise ShapeError(f"stack: all input arrays must have the same shape; array 0 has "
                              f"{shape}, array {i} has {n.shape}")
-    axis = _axis(axis, len(shape) + 1, "stack")
+    axis = as_axis(axis, len(shape) + 1, "stack")
     expanded = shape[:axis] + (1,) + shape[axis:]
     return concatenate([LazyTensor(Node(Op.RESHAPE, (n,), expanded)) for n in nodes], axis)
 
@@ -552,11 +561,11 @@ def diagonal(a, offset=0, axis1=0, axis2=1) -> LazyTensor:
     n = len(x.shape)
     if n < 2:
         raise ShapeError(f"diagonal: needs at least 2 dimensions, got shape {x.shape}")
-    i, j = _axis(axis1, n, "diagonal"), _axis(axis2, n, "diagonal")
+    i, j = as_axis(axis1, n, "diagonal"), as_axis(axis2, n, "diagonal")
     if i == j:
         raise ShapeError(f"diagonal: axis1 ({axis1}) and axis2 ({axis2}) name the same axis "
                          f"of the {n}-d operand")
-    offset = _integer(offset, "offset")
+    offset = as_int(offset, "offset")
     rest = [k for k in range(n) if k not in (i, j)]
     if offset == 0 and x.shape[i] == x.shape[j]:
         labels = list(range(n))
@@ -598,45 +607,8 @@ def _compute(tensors, max_bytes, out, progress, scheduler=None):
     budget = parse_bytes(max_bytes)
     if out is not None:
         (root,) = roots
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy.ndarray, not {type(out).__name__}")
-        if out.shape != root.shape:
-            raise ShapeError(f"out has shape {out.shape}, but the result has shape {root.shape}")
-        if not out.flags.writeable:
-            raise ValueError("out is read-only; pass a writeable array")
-        if not np.can_cast(root.dtype, out.dtype, "safe"):
-            raise TypeError(f"out has dtype {out.dtype}, to which the result's {root.dtype} "
-                            "does not cast safely")
+        check_out(out, root.shape, root.dtype)
     return runtime.compute(roots, budget, out, progress, scheduler)
-
-
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "k": 10**3, "m": 10**6,
-          "g": 10**9, "t": 10**12}
-
-
-def parse_bytes(value) -> int | None:
-    """A byte count from an int or a string such as ``"64MB"`` or ``"1.5GiB"``.
-
-    >>> parse_bytes("1.5GiB"), parse_bytes("64MB"), parse_bytes(None)
-    (1610612736, 64000000, None)
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise TypeError("max_bytes must be an int or a string such as '64MB', not a bool")
-    if isinstance(value, numbers.Real):  # 2**20, or 1e6
-        if not value >= 0 or value == float("inf"):
-            raise ValueError(f"max_bytes must be a finite number >= 0, got {value}")
-        return int(value)
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*", value)
-        if match is None or match.group(2).lower() not in _UNITS:
-            raise ValueError(f"max_bytes {value!r} is not a size: write a number with an "
-                             f"optional unit from {', '.join(sorted(u for u in _UNITS if u))}")
-        return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
-    raise TypeError(f"max_bytes must be an int or a string such as '64MB', not "
-                    f"{type(value).__name__}")
 
 
 def clear_plan_cache():
@@ -660,21 +632,15 @@ def _leaf(x, name=None) -> Leaf:
         if any(math.isnan(d) for d in x.shape):
             raise ShapeError(f"a dask array of unknown shape {x.shape} cannot be planned; "
                              "call compute_chunk_sizes() on it first")
-        _check_numeric(np.dtype(x.dtype))
+        check_numeric(np.dtype(x.dtype))
         return Leaf(layout(x.shape, x.dtype), name, dask=x)
     return Leaf(_as_array(x), name)
 
 
 def _as_array(x) -> np.ndarray:
     array = np.asarray(x)
-    _check_numeric(array.dtype)
+    check_numeric(array.dtype)
     return array
-
-
-def _check_numeric(dtype: np.dtype):
-    if dtype.kind not in "biufc":
-        raise TypeError(f"lazyein computes on numeric arrays (bool, int, float, complex); "
-                        f"got dtype {dtype}")
 
 
 def _node(x, weak: bool = True) -> Node:
@@ -726,82 +692,3 @@ def _cast_for_sum(node: Node) -> list[Node]:
 # not a cache either (so `caches.clear` leaves it): the one leaf per dtype that makes equal
 # sums intern as one node; a fresh leaf would make a new sum differ from an equal older one
 _ONES: dict[np.dtype, Node] = {}
-
-
-def _broadcast(what, *shapes):
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        raise ShapeError(f"{what}: shapes {' and '.join(map(str, shapes))} do not broadcast "
-                         "together") from None
-
-
-def _integer(value, what) -> int:
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"{what} must be an integer, got {value!r}")
-    return operator.index(value)
-
-
-def _count(value, what) -> int:
-    n = _integer(value, what)
-    if n < 0:
-        raise ShapeError(f"{what} must be >= 0, got {n}")
-    return n
-
-
-def _axis(axis, ndim, where) -> int:
-    if type(axis) is int and -ndim <= axis < ndim:  # the common case, quickly
-        return axis % ndim
-    axis = _integer(axis, f"{where} axis")
-    if not -ndim <= axis < ndim:
-        raise ShapeError(f"{where}: axis {axis} is out of bounds for {ndim} dimension(s)")
-    return axis % ndim
-
-
-def _int_sequence(value, what) -> list:
-    if type(value) is int:
-        return [value]
-    if isinstance(value, numbers.Integral) or hasattr(value, "__index__") and \
-            not isinstance(value, (list, tuple, np.ndarray)):
-        return [value]
-    try:
-        return list(value)
-    except TypeError:
-        raise TypeError(f"{what} must be an int or a sequence of ints, got {value!r}") from None
-
-
-def _normalize_axes(axis, ndim, where) -> set[int]:
-    if axis is None:
-        return set(range(ndim))
-    axes = [_axis(a, ndim, where) for a in _int_sequence(axis, f"{where} axis")]
-    if len(set(axes)) != len(axes):
-        raise ShapeError(f"{where}: repeated axis in {axis!r}")
-    return set(axes)
-
-
-def _per_axis_pairs(value, ndim, what, integer) -> tuple[tuple, ...]:
-    """numpy's ``pad_width`` forms: x, (x,), (before, after), or one pair per axis."""
-    kinds = (int,) if integer else (int, float)
-    if type(value) in kinds:  # the common forms, without numpy's broadcasting machinery
-        return ((value, value),) * ndim
-    if (isinstance(value, (tuple, list)) and len(value) == ndim and all(
-            isinstance(p, (tuple, list)) and len(p) == 2 and type(p[0]) in kinds
-            and type(p[1]) in kinds for p in value)):
-        return tuple((p[0], p[1]) for p in value)
-    array = np.asarray(value, dtype=object if not integer else None)
-    if integer:
-        if array.dtype.kind not in "iu" and array.size:
-            raise TypeError(f"pad: {what} must be integers, got {value!r}")
-        array = array.astype(np.int64)
-    try:
-        pairs = np.broadcast_to(array, (ndim, 2))
-    except ValueError:
-        raise ShapeError(f"pad: {what} {value!r} does not fit {ndim} dimension(s): give one "
-                         "number, a (before, after) pair, or one pair per axis") from None
-    if integer:
-        return tuple((int(b), int(a)) for b, a in pairs)
-    for v in pairs.flat:
-        if not isinstance(v, _SCALARS) or isinstance(v, (str, bytes)):
-            raise TypeError(f"pad: {what} must be numbers, got {value!r}")
-    return tuple((b, a) for b, a in pairs)
-
