@@ -2,39 +2,40 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import math
 import numbers
-import operator
-import os
-import re
 import sys
-import tempfile
-import weakref
-from collections import OrderedDict
 
 import numpy as np
 
-from . import execute
-from .backends.base import Backend
-from .backends.numpy import NUMPY, template
-from .budget import plan_within
+from . import caches, runtime
+from .backends.numpy import template
 from .errors import ShapeError, SubscriptError
-from .execute import run_steps
-from .ir import Leaf, Node, Op, toposort
+from .ir import Leaf, Node, Op
 from .plan import Plan
 from .printing import describe_op
-from .steps import SLAB_BYTES, ChunkLoop
 from .subscripts import parse_einsum, split_interleaved
+from .validate import (
+    SCALARS,
+    as_axis,
+    as_count,
+    as_int,
+    broadcast,
+    check_libraries,
+    check_numeric,
+    check_out,
+    check_out_of_library,
+    int_sequence,
+    normalize_axes,
+    parse_bytes,
+    per_axis_pairs,
+)
 
 __all__ = [
     "LazyTensor", "lazy", "eye", "lazy_einsum", "einsum", "add", "subtract", "multiply",
     "matmul", "dot", "tensordot", "transpose", "moveaxis", "swapaxes", "reshape", "kron", "pad",
     "stack", "concatenate", "trace", "diagonal", "compute", "parse_bytes",
 ]
-
-_SCALARS = (numbers.Number, np.generic)
 
 
 class LazyTensor:
@@ -107,13 +108,14 @@ class LazyTensor:
             MemoryBudgetError: some task cannot be cut to fit in `max_bytes`.
             ImportError: dask is not installed.
         """
-        return _to_dask((self.node,), parse_bytes(max_bytes))[0]
+        return runtime.to_dask((self.node,), parse_bytes(max_bytes))[0]
 
     def explain(self, max_bytes=None) -> Plan:
         """The plan `compute` would run within `max_bytes`: terms, contraction orders,
         FLOPs, peak working bytes, and how the work is chunked."""
         roots = (self.node,)
-        return _plan_for(roots, parse_bytes(max_bytes), backend=_backend_of(roots))[0]
+        return runtime.plan_for(roots, parse_bytes(max_bytes),
+                                backend=runtime.backend_of(roots))[0]
 
     def to_dot(self, planned: bool = False) -> str:
         """DOT source of the expression DAG; with `planned`, of the schedule `compute` runs."""
@@ -166,7 +168,7 @@ class LazyTensor:
     def __truediv__(self, other):
         if isinstance(other, np.ndarray) and other.ndim == 0:
             other = other[()]  # a 0-d array divides as the (strong) numpy scalar it holds
-        if not isinstance(other, _SCALARS) or isinstance(other, LazyTensor):
+        if not isinstance(other, SCALARS) or isinstance(other, LazyTensor):
             raise TypeError(f"a LazyTensor can only be divided by a scalar, not by "
                             f"{type(other).__name__}: elementwise division is not multilinear")
         return LazyTensor(_scale(self.node, other, np.true_divide))
@@ -195,7 +197,7 @@ class LazyTensor:
 
     def sum(self, axis=None, keepdims=False):
         """Sum over `axis` (an int, a tuple of ints, or None for all), as ``np.sum``."""
-        axes = _normalize_axes(axis, self.ndim, "sum")
+        axes = normalize_axes(axis, self.ndim, "sum")
         kept = [i for i in range(self.ndim) if i not in axes]
         node = _einsum_node(_cast_for_sum(self.node), [list(range(self.ndim))], kept)
         if keepdims:
@@ -230,11 +232,11 @@ def eye(N, M=None, k=0, dtype=float) -> LazyTensor:
     array([[0., 1., 0.],
            [0., 0., 1.]])
     """
-    n = _count(N, "N")
-    m = n if M is None else _count(M, "M")
-    k = _integer(k, "k")
+    n = as_count(N, "N")
+    m = n if M is None else as_count(M, "M")
+    k = as_int(k, "k")
     dtype = np.dtype(dtype)
-    _check_numeric(dtype)
+    check_numeric(dtype)
     return LazyTensor(Node(Op.EYE, arg=(n, m, k, dtype)))
 
 
@@ -288,7 +290,7 @@ def add(a, b) -> LazyTensor:
     x, y = _node(a), _node(b)
     weak = (x.op is Op.LEAF and x.arg.weak) or (y.op is Op.LEAF and y.arg.weak)
     if x.shape != y.shape or x.dtype != y.dtype or weak:  # else nothing can fail
-        _broadcast("add", x.shape, y.shape)
+        broadcast("add", x.shape, y.shape)
         _probe(np.add, x, y)
     return LazyTensor(Node(Op.ADD, (x, y)))
 
@@ -299,7 +301,7 @@ def subtract(a, b) -> LazyTensor:
     if x.dtype == bool and y.dtype == bool:
         raise TypeError("numpy boolean subtract, the `-` operator, is not supported; "
                         "use logical operations on computed results instead")
-    _broadcast("subtract", x.shape, y.shape)
+    broadcast("subtract", x.shape, y.shape)
     # -y in the difference's own dtype: uint8 - True stays uint8, float32 - 2 float32
     dtype = _probe(np.subtract, x, y)
     return LazyTensor(Node(Op.ADD, (x, Node(Op.SCALE, (y,), (-1, dtype)))))
@@ -307,12 +309,12 @@ def subtract(a, b) -> LazyTensor:
 
 def multiply(a, b) -> LazyTensor:
     """``a * b``: scaling by a scalar, or the elementwise product with numpy broadcasting."""
-    if isinstance(b, _SCALARS) and not isinstance(a, _SCALARS):
+    if isinstance(b, SCALARS) and not isinstance(a, SCALARS):
         return LazyTensor(_scale(_node(a), b, np.multiply))
-    if isinstance(a, _SCALARS) and not isinstance(b, _SCALARS):
+    if isinstance(a, SCALARS) and not isinstance(b, SCALARS):
         return LazyTensor(_scale(_node(b), a, np.multiply, scalar_first=True))
     x, y = _node(a), _node(b)
-    shape = _broadcast("multiply", x.shape, y.shape)
+    shape = broadcast("multiply", x.shape, y.shape)
     n = len(shape)
     return LazyTensor(_einsum_node([x, y], [tuple(range(n - len(x.shape), n)),
                                             tuple(range(n - len(y.shape), n))], range(n)))
@@ -336,7 +338,7 @@ def _negate(node: Node) -> Node:
 
 def _scale(node: Node, scalar, ufunc, scalar_first=False) -> Node:
     """`node` times (or divided by) a scalar, with the dtype numpy's `ufunc` would give."""
-    if isinstance(scalar, (str, bytes)) or not isinstance(scalar, _SCALARS):
+    if isinstance(scalar, (str, bytes)) or not isinstance(scalar, SCALARS):
         raise TypeError(f"expected a numeric scalar, got {type(scalar).__name__}")
     probe = np.ones((), node.dtype) if not (node.op is Op.LEAF and node.arg.weak) else \
         node.arg.array.item()
@@ -368,7 +370,7 @@ def matmul(a, b) -> LazyTensor:
                          f"{x.shape}) must match the {which} axis of the second (size {ny}, "
                          f"shape {y.shape})")
     bx, by = x.shape[:-2], y.shape[:-2]
-    batch = _broadcast("matmul batch axes of", bx, by)
+    batch = broadcast("matmul batch axes of", bx, by)
     nb = len(batch)
     labels_b = tuple(range(3, 3 + nb))
     out = labels_b + tuple(ix for ix in (i if len(x.shape) > 1 else None,
@@ -412,8 +414,8 @@ def tensordot(a, b, axes=2) -> LazyTensor:
         if len(ax) != len(ay):
             raise ShapeError(f"tensordot: {len(ax)} axes of the first operand paired with "
                              f"{len(ay)} of the second")
-        ax = [_axis(i, nx, "tensordot") for i in ax]
-        ay = [_axis(i, ny, "tensordot") for i in ay]
+        ax = [as_axis(i, nx, "tensordot") for i in ax]
+        ay = [as_axis(i, ny, "tensordot") for i in ay]
     for i, j in zip(ax, ay):
         if x.shape[i] != y.shape[j]:
             raise ShapeError(f"tensordot: axis {i} of the first operand (size {x.shape[i]}) "
@@ -449,7 +451,7 @@ def transpose(a, axes=None) -> LazyTensor:
     if axes is None:
         perm = list(range(n))[::-1]
     else:
-        perm = [_axis(i, n, "transpose") for i in _int_sequence(axes, "transpose axes")]
+        perm = [as_axis(i, n, "transpose") for i in int_sequence(axes, "transpose axes")]
         if sorted(perm) != list(range(n)):
             raise ShapeError(f"transpose: axes {tuple(axes)} are not a permutation of "
                              f"{tuple(range(n))}")
@@ -460,8 +462,8 @@ def moveaxis(a, source, destination) -> LazyTensor:
     """``np.moveaxis``."""
     x = _node(a)
     n = len(x.shape)
-    src = [_axis(i, n, "moveaxis source") for i in _int_sequence(source, "source")]
-    dst = [_axis(i, n, "moveaxis destination") for i in _int_sequence(destination,
+    src = [as_axis(i, n, "moveaxis source") for i in int_sequence(source, "source")]
+    dst = [as_axis(i, n, "moveaxis destination") for i in int_sequence(destination,
                                                                         "destination")]
     if len(src) != len(dst):
         raise ShapeError(f"moveaxis: {len(src)} source axes but {len(dst)} destinations")
@@ -478,7 +480,7 @@ def swapaxes(a, axis1, axis2) -> LazyTensor:
     """``np.swapaxes``."""
     x = _node(a)
     n = len(x.shape)
-    i, j = _axis(axis1, n, "swapaxes"), _axis(axis2, n, "swapaxes")
+    i, j = as_axis(axis1, n, "swapaxes"), as_axis(axis2, n, "swapaxes")
     perm = list(range(n))
     perm[i], perm[j] = j, i
     return transpose(LazyTensor(x), perm)
@@ -487,7 +489,7 @@ def swapaxes(a, axis1, axis2) -> LazyTensor:
 def reshape(a, shape) -> LazyTensor:
     """``np.reshape`` in C order; one dimension may be -1."""
     x = _node(a)
-    dims = [_integer(d, "reshape dimension") for d in _int_sequence(shape, "shape")]
+    dims = [as_int(d, "reshape dimension") for d in int_sequence(shape, "shape")]
     if dims.count(-1) > 1 or any(d < -1 for d in dims):
         raise ShapeError(f"reshape: invalid shape {tuple(dims)}: sizes are >= 0 with at most "
                          "one -1")
@@ -510,7 +512,7 @@ def pad(a, pad_width, mode="constant", constant_values=0) -> LazyTensor:
                                   "mode='constant' (a multilinear placement)")
     x = _node(a, weak=False)
     n = len(x.shape)
-    widths = _per_axis_pairs(pad_width, n, "pad_width", integer=True)
+    widths = per_axis_pairs(pad_width, n, "pad_width", integer=True)
     if any(w < 0 for pair in widths for w in pair):
         raise ShapeError(f"pad: widths must be >= 0, got {pad_width!r}")
     if type(constant_values) is int and constant_values == 0:  # the usual zeros, quickly
@@ -518,7 +520,7 @@ def pad(a, pad_width, mode="constant", constant_values=0) -> LazyTensor:
             zero = _ZEROS[x.dtype] = _cast_constant(0, x.dtype)
         constants = ((zero, zero),) * n
     else:
-        values = _per_axis_pairs(constant_values, n, "constant_values", integer=False)
+        values = per_axis_pairs(constant_values, n, "constant_values", integer=False)
         with np.errstate(all="ignore"):  # cast as np.pad casts: 0.5 pads an int array with 0
             constants = tuple(tuple(_cast_constant(v, x.dtype) for v in pair) for pair in values)
     return LazyTensor(Node(Op.PAD, (x,), (widths, constants)))
@@ -533,7 +535,7 @@ def concatenate(arrays, axis=0) -> LazyTensor:
     first = nodes[0].shape
     if not first:
         raise ShapeError("concatenate: zero-dimensional arrays cannot be concatenated")
-    axis = _axis(axis, len(first), "concatenate")
+    axis = as_axis(axis, len(first), "concatenate")
     for i, n in enumerate(nodes[1:], 1):
         if len(n.shape) != len(first) or any(p != q for k, (p, q) in
                                               enumerate(zip(n.shape, first)) if k != axis):
@@ -552,7 +554,7 @@ def stack(arrays, axis=0) -> LazyTensor:
         if n.shape != shape:
             raise ShapeError(f"stack: all input arrays must have the same shape; array 0 has "
                              f"{shape}, array {i} has {n.shape}")
-    axis = _axis(axis, len(shape) + 1, "stack")
+    axis = as_axis(axis, len(shape) + 1, "stack")
     expanded = shape[:axis] + (1,) + shape[axis:]
     return concatenate([LazyTensor(Node(Op.RESHAPE, (n,), expanded)) for n in nodes], axis)
 
@@ -563,11 +565,11 @@ def diagonal(a, offset=0, axis1=0, axis2=1) -> LazyTensor:
     n = len(x.shape)
     if n < 2:
         raise ShapeError(f"diagonal: needs at least 2 dimensions, got shape {x.shape}")
-    i, j = _axis(axis1, n, "diagonal"), _axis(axis2, n, "diagonal")
+    i, j = as_axis(axis1, n, "diagonal"), as_axis(axis2, n, "diagonal")
     if i == j:
         raise ShapeError(f"diagonal: axis1 ({axis1}) and axis2 ({axis2}) name the same axis "
                          f"of the {n}-d operand")
-    offset = _integer(offset, "offset")
+    offset = as_int(offset, "offset")
     rest = [k for k in range(n) if k not in (i, j)]
     if offset == 0 and x.shape[i] == x.shape[j]:
         labels = list(range(n))
@@ -603,303 +605,31 @@ def compute(*tensors, max_bytes=None, scheduler=None) -> tuple[np.ndarray, ...]:
     return _compute(tuple(tensors), max_bytes, None, False, scheduler)
 
 
-def _to_dask(roots, budget):
-    """The dask arrays computing `roots`; one expression's are kept with it, like its numpy
-    plans (a graph over the same inputs computes the same again)."""
-    known = _ROOT_GRAPHS.get(roots[0]) if len(roots) == 1 else None
-    if known is not None and (hit := known.get(budget)) is not None:
-        return hit
-    try:
-        from .backends.dask import to_dask
-    except ImportError as error:
-        raise ImportError(f"lazyein on dask needs dask[array] ({error}): "
-                          "pip install 'lazyein[dask]'") from None
-    arrays = to_dask(roots, budget)
-    if len(roots) == 1:
-        _ROOT_GRAPHS.setdefault(roots[0], {})[budget] = arrays
-    return arrays
-
-
-_ROOT_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _on_dask(roots, budget, out, progress, scheduler):
-    """`_compute` through dask: the arrays `to_dask` makes, computed together."""
-    from .backends.dask import compute
-
-    results = compute(_to_dask(roots, budget), scheduler, progress)
+def _compute(tensors, max_bytes, out, progress, scheduler=None):
+    """`runtime.compute` on `tensors`, once the arguments are checked."""
+    roots = tuple(_node(t, weak=False) for t in tensors)
+    budget = parse_bytes(max_bytes)
+    check_libraries(roots)  # le.compute(t, u) of two libraries: an error, as building is
+    backend = runtime.backend_of(roots)
     if out is not None:
-        _copy_in_slabs(out, results[0])
-        return (out,)
-    return tuple(results)
-
-
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "k": 10**3, "m": 10**6,
-          "g": 10**9, "t": 10**12}
-
-
-def parse_bytes(value) -> int | None:
-    """A byte count from an int or a string such as ``"64MB"`` or ``"1.5GiB"``.
-
-    >>> parse_bytes("1.5GiB"), parse_bytes("64MB"), parse_bytes(None)
-    (1610612736, 64000000, None)
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise TypeError("max_bytes must be an int or a string such as '64MB', not a bool")
-    if isinstance(value, numbers.Real):  # 2**20, or 1e6
-        if not value >= 0 or value == float("inf"):
-            raise ValueError(f"max_bytes must be a finite number >= 0, got {value}")
-        return int(value)
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*", value)
-        if match is None or match.group(2).lower() not in _UNITS:
-            raise ValueError(f"max_bytes {value!r} is not a size: write a number with an "
-                             f"optional unit from {', '.join(sorted(u for u in _UNITS if u))}")
-        return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
-    raise TypeError(f"max_bytes must be an int or a string such as '64MB', not "
-                    f"{type(value).__name__}")
-
-
-_PLAN_CACHE: OrderedDict = OrderedDict()
-_PLAN_CACHE_SIZE = 256
-
-
-def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
-    """A key equal for DAGs of equal structure, shapes and dtypes, and the leaves' arrays.
-
-    A big DAG is keyed by a digest of its structure, written out node by node: a cached
-    plan must not hold a copy of a graph of many thousands of nodes, nor make one while it
-    is looked up (that would count in a first compute's working memory)."""
-    nodes = toposort(*roots)
-    index, arrays = {}, []
-
-    def described():
-        for node in nodes:
-            index[node] = len(index)
-            if node.op is Op.LEAF:
-                leaf = node.arg
-                arrays.append(leaf.array if leaf.native is None else leaf.native)
-                # strides decide which reshapes copy, so they are part of the memory
-                # estimate; names appear in explain()'s report
-                yield node.shape, node.dtype.str, leaf.array.strides, leaf.weak, leaf.name
-            else:
-                yield node.op.value, node.arg, tuple(index[s] for s in node.src)
-
-    if len(nodes) <= _SMALL_DAG:
-        key = tuple(described())
-    else:
-        digest = hashlib.blake2b(digest_size=20)
-        for item in described():
-            text = repr(item).encode("utf-8", "surrogatepass")
-            digest.update(len(text).to_bytes(8, "little"))
-            digest.update(text)
-        key = digest.digest()
-    return (key, tuple(index[r] for r in roots)), arrays
-
-
-# DAGs up to this many nodes are keyed by their structure written out (cheaper to make than a
-# digest); bigger ones by a digest of it
-_SMALL_DAG = 1024
-
-
-# per expression (an interned root node): its plans by budget, with its inputs in plan order,
-# so computing the same expression again walks no graph; a big one (a convolution operator
-# built from thousands of pads) would otherwise take longer to recognize than to compute
-_ROOT_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        (root,) = roots
+        if backend.name == "numpy":
+            check_out(out, root.shape, root.dtype)
+        else:
+            check_out_of_library(out, root, _is_array_api(out))
+    return runtime.compute(roots, budget, out, progress, scheduler, backend)
 
 
 def clear_plan_cache():
     """Forget every plan made so far (the next compute of anything plans afresh)."""
-    _PLAN_CACHE.clear()
-    _ROOT_PLANS.clear()
-    _ROOT_GRAPHS.clear()
-    execute.clear()
-    if "lazyein.backends.dask" in sys.modules:
-        sys.modules["lazyein.backends.dask"].clear_caches()
-
-
-def _plan_for(roots, budget=None, stream_results=False, backend: Backend = NUMPY):
-    known = _ROOT_PLANS.get(roots[0]) if len(roots) == 1 else None
-    if known is not None and (hit := known.get((budget, stream_results, backend.name))) \
-            is not None:
-        return hit
-    key, arrays = _structure(roots)
-    # a tighter budget may need a different plan, and each backend prices its own
-    key = (key, budget, stream_results, backend.name)
-    plan = _PLAN_CACHE.get(key)
-    if plan is None:
-        plan = _PLAN_CACHE[key] = plan_within(roots, budget, stream_results, backend)
-        if len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
-            _PLAN_CACHE.popitem(last=False)
-    else:
-        _PLAN_CACHE.move_to_end(key)
-    if len(roots) == 1:
-        _ROOT_PLANS.setdefault(roots[0], {})[budget, stream_results, backend.name] = \
-            (plan, arrays)
-    return plan, arrays
-
-
-def _compute(tensors, max_bytes, out, progress, scheduler=None):
-    roots = tuple(_node(t, weak=False) for t in tensors)
-    budget = parse_bytes(max_bytes)
-    if len(roots) > 1:
-        _check_libraries(roots)  # le.compute(t, u) of two libraries: raise as building would
-    if (backend := _backend_of(roots)) is not NUMPY:
-        return _on_array_api(roots, budget, out, progress, backend)
-    if out is not None:
-        (root,) = roots
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy.ndarray, not {type(out).__name__}")
-        if out.shape != root.shape:
-            raise ShapeError(f"out has shape {out.shape}, but the result has shape {root.shape}")
-        if not out.flags.writeable:
-            raise ValueError("out is read-only; pass a writeable array")
-        if not np.can_cast(root.dtype, out.dtype, "safe"):
-            raise TypeError(f"out has dtype {out.dtype}, to which the result's {root.dtype} "
-                            "does not cast safely")
-    if scheduler is not None or any(map(_has_dask_inputs, roots)):
-        return _on_dask(roots, budget, out, progress, scheduler)
-    # an `out=` on disk takes a result larger than memory: the plan writes it region by
-    # region into a scratch file beside it, never holding the whole result
-    on_disk = isinstance(out, np.memmap) and out.filename is not None
-    plan, arrays = _plan_for(roots, budget, stream_results=on_disk)
-    env = list(arrays) + [None] * (plan.num_values - plan.num_leaves)
-    with contextlib.ExitStack() as cleanup:
-        bar = _progress_bar(plan.num_chunks) if progress else None
-        if bar is not None:
-            cleanup.callback(bar.close)
-        if on_disk:
-            # computed aside, so `out` is untouched if anything fails; copied in slabs
-            env[plan.outputs[0]] = _scratch_memmap(out, roots[0], cleanup)
-        run_steps(plan.steps, plan.frees, env, NUMPY, plan, bar and (bar, _chunk_ends(plan)))
-        results = [env[v] for v in plan.outputs]
-        for k in range(1, len(results)):  # le.compute(t, t): each result an array of its own
-            if any(np.may_share_memory(results[k], r) for r in results[:k]):
-                results[k] = results[k].copy()
-        if out is not None:
-            _copy_in_slabs(out, results[0])
-            return (out,)
-    return tuple(results)
-
-
-def _check_libraries(roots):
-    """Roots computed together come from one library, as one expression's arrays do."""
-    found = {r.library for r in roots} - {None}
-    if len(found) > 1:
-        first, second = sorted(found)[:2]
-        raise TypeError(f"le.compute mixes arrays of two libraries, {first} and {second}: "
-                        "compute each library's expressions on their own")
-
-
-def _backend_of(roots) -> Backend:
-    """The backend the expressions run on: numpy, or the array-API library of their
-    arrays (on those arrays' device)."""
-    if all(r.library in (None, "numpy") for r in roots):
-        return NUMPY
-    if (hit := _BACKENDS.get(roots[0])) is None or len(roots) > 1:
-        from .backends.array_api import backend_for
-
-        native = next(n.arg.native for n in toposort(*roots)
-                      if n.op is Op.LEAF and n.arg.native is not None)
-        hit = backend_for(native)
-        if len(roots) == 1:
-            _BACKENDS[roots[0]] = hit
-    return hit
-
-
-# per expression in another library: the backend its plans run on
-_BACKENDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _on_array_api(roots, budget, out, progress, backend):
-    """`_compute` in an array-API library: the same plan, priced and run by its backend;
-    results in that library."""
-    root = roots[0]
-    if out is not None:
-        from .backends.array_api import library_of, numpy_dtype
-
-        if len(roots) != 1 or not _is_array_api(out) or library_of(out) != root.library:
-            raise TypeError(f"out must be an array of {root.library}, like the expression's "
-                            f"inputs, not {type(out).__name__}")
-        if tuple(out.shape) != root.shape:
-            raise ShapeError(f"out has shape {tuple(out.shape)}, but the result has shape "
-                             f"{root.shape}")
-        if not np.can_cast(root.dtype, numpy_dtype(out.dtype), "safe"):
-            raise TypeError(f"out has dtype {out.dtype}, to which the result's {root.dtype} "
-                            "does not cast safely")
-    plan, arrays = _plan_for(roots, budget, False, backend)
-    env = [a if not isinstance(a, np.ndarray) else backend.asarray(a) for a in arrays]
-    env += [None] * (plan.num_values - plan.num_leaves)
-    with contextlib.ExitStack() as cleanup:
-        bar = _progress_bar(plan.num_chunks) if progress else None
-        if bar is not None:
-            cleanup.callback(bar.close)
-        run_steps(plan.steps, plan.frees, env, backend, plan, bar and (bar, _chunk_ends(plan)))
-    results = tuple(env[v] for v in plan.outputs)
-    if out is not None:  # written once everything is computed: untouched on any error
-        out[...] = backend.xp.astype(results[0], out.dtype)
-        return (out,)
-    return results
-
-
-def _has_dask_inputs(root: Node) -> bool:
-    """Whether `root` reads a dask array (known per expression, as its plans are)."""
-    if (hit := _DASK_INPUTS.get(root)) is None:
-        hit = _DASK_INPUTS[root] = any(n.op is Op.LEAF and n.arg.dask is not None
-                                       for n in toposort(root))
-    return hit
-
-
-_DASK_INPUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _chunk_ends(plan: Plan) -> list[bool]:
-    """Per step, whether it ends a chunk of a sliced term: what the progress bar counts (an
-    unchunked plan is one chunk, ended by its last step)."""
-    last = {}
-    for k, (term, chunk) in enumerate(zip(plan.step_terms, plan.step_chunks)):
-        # a chunk loop counts its own chunks as it runs them
-        if term is not None and plan.terms[term].num_chunks > 1 and \
-                not isinstance(plan.steps[k], ChunkLoop):
-            last[term, chunk] = k
-    ends = [False] * len(plan.steps)
-    for k in last.values() if last else [len(plan.steps) - 1] if plan.steps else []:
-        ends[k] = True
-    return ends
-
-
-def _scratch_memmap(out: np.memmap, root: Node, cleanup) -> np.memmap:
-    directory = os.path.dirname(os.path.abspath(out.filename))
-    handle = cleanup.enter_context(tempfile.TemporaryFile(dir=directory))
-    return np.memmap(handle, dtype=root.dtype, mode="w+", shape=root.shape)
-
-
-def _copy_in_slabs(out: np.ndarray, result: np.ndarray):
-    """``out[...] = result``, a slab of rows at a time: a memmap's pages need not all be
-    resident at once, and a cast copies one slab, not the whole result."""
-    if out.ndim == 0 or out.nbytes <= SLAB_BYTES * 16:
-        np.copyto(out, result, casting="safe")
-        return
-    rows = max(1, SLAB_BYTES * 16 * out.shape[0] // out.nbytes)
-    for start in range(0, out.shape[0], rows):
-        np.copyto(out[start:start + rows], result[start:start + rows], casting="safe")
-
-
-def _progress_bar(total: int):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        raise ImportError("progress=True needs tqdm: pip install 'lazyein[progress]'") from None
-    return tqdm(total=total, desc="lazyein", unit="chunk")
+    caches.clear()
 
 
 # -- input helpers ------------------------------------------------------------------------
 
 def _is_dask_array(x) -> bool:
     """A dask array, told without importing dask (one exists only once dask is imported)."""
+    # `sys.modules` asks whether dask is loaded at all; it reaches no lazyein module
     array = sys.modules.get("dask.array")
     return array is not None and isinstance(x, array.Array)
 
@@ -929,34 +659,28 @@ _COMPAT_LIBRARIES = frozenset({"torch", "cupy", "jax", "jaxlib"})
 def _leaf(x, name=None) -> Leaf:
     """A leaf for an input: a dask array kept lazy (a stand-in with its shape and dtype), an
     array of another array-API library likewise, anything else as numpy sees it."""
-    if _is_array_api(x) and not _is_dask_array(x):
-        from .backends.array_api import library_of, numpy_dtype
-
-        dtype = numpy_dtype(x.dtype)
-        _check_numeric(dtype)
-        shape = tuple(x.shape)
-        if any(d is None for d in shape):
-            raise ShapeError(f"an array of unknown shape {shape} cannot be planned")
-        return Leaf(template(shape, dtype), name, native=x, library=library_of(x))
     if _is_dask_array(x):
         if any(math.isnan(d) for d in x.shape):
             raise ShapeError(f"a dask array of unknown shape {x.shape} cannot be planned; "
                              "call compute_chunk_sizes() on it first")
-        _check_numeric(np.dtype(x.dtype))
+        check_numeric(np.dtype(x.dtype))
         return Leaf(template(x.shape, x.dtype), name, dask=x)
+    if _is_array_api(x):
+        from .backends.array_api import library_of, numpy_dtype
+
+        dtype = numpy_dtype(x.dtype)
+        check_numeric(dtype)
+        shape = tuple(x.shape)
+        if any(d is None for d in shape):
+            raise ShapeError(f"an array of unknown shape {shape} cannot be planned")
+        return Leaf(template(shape, dtype), name, native=x, library=library_of(x))
     return Leaf(_as_array(x), name)
 
 
 def _as_array(x) -> np.ndarray:
     array = np.asarray(x)
-    _check_numeric(array.dtype)
+    check_numeric(array.dtype)
     return array
-
-
-def _check_numeric(dtype: np.dtype):
-    if dtype.kind not in "biufc":
-        raise TypeError(f"lazyein computes on numeric arrays (bool, int, float, complex); "
-                        f"got dtype {dtype}")
 
 
 def _node(x, weak: bool = True) -> Node:
@@ -968,6 +692,7 @@ def _node(x, weak: bool = True) -> Node:
     return Node(Op.LEAF, arg=_leaf(x))
 
 
+# interned constants, not caches (so `caches.clear` leaves them): each dtype's zero, cast once
 _ZEROS: dict[np.dtype, object] = {}
 
 
@@ -1004,83 +729,6 @@ def _cast_for_sum(node: Node) -> list[Node]:
     return [node, _ONES[dtype]]
 
 
+# not a cache either (so `caches.clear` leaves it): the one leaf per dtype that makes equal
+# sums intern as one node; a fresh leaf would make a new sum differ from an equal older one
 _ONES: dict[np.dtype, Node] = {}
-
-
-def _broadcast(what, *shapes):
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        raise ShapeError(f"{what}: shapes {' and '.join(map(str, shapes))} do not broadcast "
-                         "together") from None
-
-
-def _integer(value, what) -> int:
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"{what} must be an integer, got {value!r}")
-    return operator.index(value)
-
-
-def _count(value, what) -> int:
-    n = _integer(value, what)
-    if n < 0:
-        raise ShapeError(f"{what} must be >= 0, got {n}")
-    return n
-
-
-def _axis(axis, ndim, where) -> int:
-    if type(axis) is int and -ndim <= axis < ndim:  # the common case, quickly
-        return axis % ndim
-    axis = _integer(axis, f"{where} axis")
-    if not -ndim <= axis < ndim:
-        raise ShapeError(f"{where}: axis {axis} is out of bounds for {ndim} dimension(s)")
-    return axis % ndim
-
-
-def _int_sequence(value, what) -> list:
-    if type(value) is int:
-        return [value]
-    if isinstance(value, numbers.Integral) or hasattr(value, "__index__") and \
-            not isinstance(value, (list, tuple, np.ndarray)):
-        return [value]
-    try:
-        return list(value)
-    except TypeError:
-        raise TypeError(f"{what} must be an int or a sequence of ints, got {value!r}") from None
-
-
-def _normalize_axes(axis, ndim, where) -> set[int]:
-    if axis is None:
-        return set(range(ndim))
-    axes = [_axis(a, ndim, where) for a in _int_sequence(axis, f"{where} axis")]
-    if len(set(axes)) != len(axes):
-        raise ShapeError(f"{where}: repeated axis in {axis!r}")
-    return set(axes)
-
-
-def _per_axis_pairs(value, ndim, what, integer) -> tuple[tuple, ...]:
-    """numpy's ``pad_width`` forms: x, (x,), (before, after), or one pair per axis."""
-    kinds = (int,) if integer else (int, float)
-    if type(value) in kinds:  # the common forms, without numpy's broadcasting machinery
-        return ((value, value),) * ndim
-    if (isinstance(value, (tuple, list)) and len(value) == ndim and all(
-            isinstance(p, (tuple, list)) and len(p) == 2 and type(p[0]) in kinds
-            and type(p[1]) in kinds for p in value)):
-        return tuple((p[0], p[1]) for p in value)
-    array = np.asarray(value, dtype=object if not integer else None)
-    if integer:
-        if array.dtype.kind not in "iu" and array.size:
-            raise TypeError(f"pad: {what} must be integers, got {value!r}")
-        array = array.astype(np.int64)
-    try:
-        pairs = np.broadcast_to(array, (ndim, 2))
-    except ValueError:
-        raise ShapeError(f"pad: {what} {value!r} does not fit {ndim} dimension(s): give one "
-                         "number, a (before, after) pair, or one pair per axis") from None
-    if integer:
-        return tuple((int(b), int(a)) for b, a in pairs)
-    for v in pairs.flat:
-        if not isinstance(v, _SCALARS) or isinstance(v, (str, bytes)):
-            raise TypeError(f"pad: {what} must be numbers, got {value!r}")
-    return tuple((b, a) for b, a in pairs)
-

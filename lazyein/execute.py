@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import weakref
 
+from . import caches
 from .backends.base import Backend
 from .steps import ChunkLoop, View
 
@@ -30,6 +31,7 @@ def compiled(steps: tuple, backend: Backend, owner=None) -> tuple:
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+@caches.register_cache
 def clear():
     """Forget every compiled plan."""
     _COMPILED.clear()

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import lazyein as le
-from lazyein.api import _PLAN_CACHE, clear_plan_cache, parse_bytes
+from lazyein.api import clear_plan_cache, parse_bytes
+from lazyein.caches import PLAN_CACHE
 from lazyein.testing import traced_working_bytes
 
 rng = np.random.default_rng(3)
@@ -51,7 +52,7 @@ def test_compute_many_shares_work_and_matches_single_computes():
     np.testing.assert_allclose(r1, ab.compute())
     np.testing.assert_allclose(r2, (ab + a).compute())
     np.testing.assert_allclose(r3, ab.compute().T)
-    plan_steps = [type(s).__name__ for s in le.api._plan_for((ab.node, (ab + a).node))[0].steps]
+    plan_steps = [type(s).__name__ for s in le.runtime.plan_for((ab.node, (ab + a).node))[0].steps]
     assert plan_steps.count("Contract") == 1
 
 
@@ -61,17 +62,17 @@ def test_plans_are_cached_by_structure_not_by_data():
         arrays = [rng.normal(size=(10, 10)) for _ in range(3)]
         got = le.lazy_einsum("ij,jk,kl->il", *arrays).compute()
         np.testing.assert_allclose(got, np.linalg.multi_dot(arrays))
-    assert len(_PLAN_CACHE) == 1
+    assert len(PLAN_CACHE) == 1
     le.lazy_einsum("ij,jk,kl->il", *[np.ones((10, 11)), np.ones((11, 10)), np.ones((10, 10))])\
         .compute()
-    assert len(_PLAN_CACHE) == 2
+    assert len(PLAN_CACHE) == 2
 
 
 def test_an_expression_computed_again_is_not_walked_again(monkeypatch):
     a = le.lazy(rng.normal(size=(4, 4)))
     t = (a @ a + a).T
     first = t.compute()
-    monkeypatch.setattr(le.api, "_structure", None)  # any walk of the graph would fail
+    monkeypatch.setattr(le.runtime, "_structure", None)  # any walk of the graph would fail
     np.testing.assert_array_equal(t.compute(), first)
     assert t.explain() is t.explain()
 

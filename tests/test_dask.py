@@ -284,6 +284,19 @@ def test_compute_several_returns_a_tuple():
     assert_matches(got[0], x + 1)
 
 
+def test_clear_plan_cache_empties_the_dask_caches():
+    from lazyein import caches
+    from lazyein.backends import dask as backend
+
+    x = np.arange(24.0).reshape(4, 6)
+    t = le.lazy(chunked(x, 3)) @ x.T
+    assert_matches(t.compute(scheduler="sync"), x @ x.T)
+    assert backend._PROGRAMS and backend._SAMPLES and caches.ROOT_GRAPHS
+    le.api.clear_plan_cache()  # the backend registered its own caches with `caches`
+    assert not backend._PROGRAMS and not backend._SAMPLES and not caches.ROOT_GRAPHS
+    assert_matches(t.compute(scheduler="sync"), x @ x.T)
+
+
 def test_out_is_filled():
     x = np.arange(24, dtype=np.float32).reshape(4, 6)
     t = le.lazy(chunked(x, (3, 4))) @ x.T - 1

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 
 import lazyein as le
 from lazyein import testing, viz
-from lazyein.steps import ChunkLoop, Contract, View
 from lazyein.ir import toposort
+from lazyein.steps import ChunkLoop, Contract, View
 
 # pydot's DOT parser calls pyparsing names that pyparsing 3.3 deprecates: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pydot.dot_parser")

@@ -30,6 +30,7 @@ import numpy as np
 from dask.highlevelgraph import HighLevelGraph
 
 from ..budget import Samples, plan_within, shape_key
+from ..caches import register_cache
 from ..errors import MemoryBudgetError
 from ..execute import run_steps
 from ..ir import Leaf, Node, Op, toposort
@@ -523,8 +524,9 @@ def _samples() -> Samples:
     return _SAMPLES[0]
 
 
+@register_cache  # so `lazyein.caches.clear` (and `clear_plan_cache`) empties these too
 def clear_caches():
-    """Forget compiled blocks and priced slicings (`lazyein.api.clear_plan_cache` calls it)."""
+    """Forget compiled blocks and priced slicings."""
     _PROGRAMS.clear()
     _SAMPLES.clear()
 

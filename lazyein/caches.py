@@ -1,0 +1,50 @@
+"""Every module-level cache of lazyein, and `clear()`, which empties them all."""
+
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+
+__all__ = ["register_cache", "clear", "PLAN_CACHE", "PLAN_CACHE_SIZE", "ROOT_PLANS",
+           "ROOT_GRAPHS", "DASK_INPUTS", "BACKENDS"]
+
+_CLEARS: list[Callable[[], None]] = []
+
+
+def register_cache(clear_fn: Callable[[], None]) -> Callable[[], None]:
+    """Have `clear()` call `clear_fn` as well (a backend registers its caches when imported,
+    so nothing reaches into a backend that was never loaded); returns `clear_fn`."""
+    _CLEARS.append(clear_fn)
+    return clear_fn
+
+
+def clear():
+    """Empty every registered cache: the next compute of anything plans afresh."""
+    for clear_fn in _CLEARS:
+        clear_fn()
+
+
+# plans by the structure of what they compute (runtime's `structure` key) and their budget,
+# least recently used first
+PLAN_CACHE: OrderedDict = OrderedDict()
+PLAN_CACHE_SIZE = 256
+
+# per expression (an interned root node): its plans by budget, with its inputs in plan order,
+# so computing the same expression again walks no graph; a big one (a convolution operator
+# built from thousands of pads) would otherwise take longer to recognize than to compute
+ROOT_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+# per expression, its dask arrays by budget, kept like its numpy plans (a graph over the same
+# inputs computes the same again)
+ROOT_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+# per expression, whether it reads a dask array (known per expression, as its plans are)
+DASK_INPUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+# per expression in another array-API library, the backend that runs it
+BACKENDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+for _cache in (PLAN_CACHE, ROOT_PLANS, ROOT_GRAPHS, DASK_INPUTS, BACKENDS):
+    register_cache(_cache.clear)
+del _cache

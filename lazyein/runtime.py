@@ -1,0 +1,227 @@
+"""The runtime driver: plans looked up or made, run on numpy or dask, written to `out`."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+
+import numpy as np
+
+from . import caches
+from .backends.base import Backend
+from .backends.numpy import NUMPY
+from .budget import plan_within
+from .execute import run_steps
+from .ir import Node, Op, toposort
+from .plan import Plan
+from .steps import SLAB_BYTES, ChunkLoop
+
+__all__ = ["compute", "plan_for", "to_dask", "backend_of"]
+
+
+def compute(roots: tuple[Node, ...], budget: int | None, out, progress, scheduler=None,
+            backend: Backend = NUMPY):
+    """The values of `roots` as a tuple of new arrays, or ``(out,)`` with `out` filled.
+
+    Arguments are checked already (in `api`): `budget` is a byte count or None, `out` is None
+    or a writeable array of `backend`'s library, of the one root's shape, that its dtype
+    casts to safely."""
+    if backend is not NUMPY:
+        return _in_library(roots, budget, out, progress, backend)
+    if scheduler is not None or any(map(_has_dask_inputs, roots)):
+        return _on_dask(roots, budget, out, progress, scheduler)
+    # an `out=` on disk takes a result larger than memory: the plan writes it region by
+    # region into a scratch file beside it, never holding the whole result
+    on_disk = isinstance(out, np.memmap) and out.filename is not None
+    plan, arrays = plan_for(roots, budget, stream_results=on_disk)
+    env = list(arrays) + [None] * (plan.num_values - plan.num_leaves)
+    with contextlib.ExitStack() as cleanup:
+        bar = _progress_bar(plan.num_chunks) if progress else None
+        if bar is not None:
+            cleanup.callback(bar.close)
+        if on_disk:
+            # computed aside, so `out` is untouched if anything fails; copied in slabs
+            env[plan.outputs[0]] = _scratch_memmap(out, roots[0], cleanup)
+        run_steps(plan.steps, plan.frees, env, NUMPY, plan, bar and (bar, _chunk_ends(plan)))
+        results = [env[v] for v in plan.outputs]
+        for k in range(1, len(results)):  # le.compute(t, t): each result an array of its own
+            if any(np.may_share_memory(results[k], r) for r in results[:k]):
+                results[k] = results[k].copy()
+        if out is not None:
+            _copy_in_slabs(out, results[0])
+            return (out,)
+    return tuple(results)
+
+
+def plan_for(roots, budget=None, stream_results=False,
+             backend: Backend = NUMPY) -> tuple[Plan, list]:
+    """The plan computing `roots` within `budget` on `backend`, and the leaves' arrays in its
+    order (a leaf of another library: its own array)."""
+    known = caches.ROOT_PLANS.get(roots[0]) if len(roots) == 1 else None
+    if known is not None and (hit := known.get((budget, stream_results, backend.name))) \
+            is not None:
+        return hit
+    key, arrays = _structure(roots)
+    # a tighter budget may need a different plan, and each backend prices its own kernels
+    key = (key, budget, stream_results, backend.name)
+    plan = caches.PLAN_CACHE.get(key)
+    if plan is None:
+        plan = caches.PLAN_CACHE[key] = plan_within(roots, budget, stream_results, backend)
+        if len(caches.PLAN_CACHE) > caches.PLAN_CACHE_SIZE:
+            caches.PLAN_CACHE.popitem(last=False)
+    else:
+        caches.PLAN_CACHE.move_to_end(key)
+    if len(roots) == 1:
+        caches.ROOT_PLANS.setdefault(roots[0], {})[budget, stream_results, backend.name] = \
+            (plan, arrays)
+    return plan, arrays
+
+
+def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
+    """A key equal for DAGs of equal structure, shapes and dtypes, and the leaves' arrays.
+
+    A big DAG is keyed by a digest of its structure, written out node by node: a cached
+    plan must not hold a copy of a graph of many thousands of nodes, nor make one while it
+    is looked up (that would count in a first compute's working memory)."""
+    nodes = toposort(*roots)
+    index, arrays = {}, []
+
+    def described():
+        for node in nodes:
+            index[node] = len(index)
+            if node.op is Op.LEAF:
+                leaf = node.arg
+                arrays.append(leaf.array if leaf.native is None else leaf.native)
+                # strides decide which reshapes copy, so they are part of the memory
+                # estimate; names appear in explain()'s report
+                yield node.shape, node.dtype.str, leaf.array.strides, leaf.weak, leaf.name
+            else:
+                yield node.op.value, node.arg, tuple(index[s] for s in node.src)
+
+    if len(nodes) <= _SMALL_DAG:
+        key = tuple(described())
+    else:
+        digest = hashlib.blake2b(digest_size=20)
+        for item in described():
+            text = repr(item).encode("utf-8", "surrogatepass")
+            digest.update(len(text).to_bytes(8, "little"))
+            digest.update(text)
+        key = digest.digest()
+    return (key, tuple(index[r] for r in roots)), arrays
+
+
+# DAGs up to this many nodes are keyed by their structure written out (cheaper to make than a
+# digest); bigger ones by a digest of it
+_SMALL_DAG = 1024
+
+
+def to_dask(roots, budget):
+    """The dask arrays computing `roots`; one expression's are kept with it, like its numpy
+    plans (a graph over the same inputs computes the same again)."""
+    known = caches.ROOT_GRAPHS.get(roots[0]) if len(roots) == 1 else None
+    if known is not None and (hit := known.get(budget)) is not None:
+        return hit
+    try:
+        from .backends.dask import to_dask as build
+    except ImportError as error:
+        raise ImportError(f"lazyein on dask needs dask[array] ({error}): "
+                          "pip install 'lazyein[dask]'") from None
+    arrays = build(roots, budget)
+    if len(roots) == 1:
+        caches.ROOT_GRAPHS.setdefault(roots[0], {})[budget] = arrays
+    return arrays
+
+
+def _on_dask(roots, budget, out, progress, scheduler):
+    """`compute` through dask: the arrays `to_dask` makes, computed together."""
+    from .backends.dask import compute as run
+
+    results = run(to_dask(roots, budget), scheduler, progress)
+    if out is not None:
+        _copy_in_slabs(out, results[0])
+        return (out,)
+    return tuple(results)
+
+
+def backend_of(roots) -> Backend:
+    """The backend `roots` run on: numpy, or the array-API library of their arrays (on
+    those arrays' device)."""
+    if all(r.library in (None, "numpy") for r in roots):
+        return NUMPY
+    if len(roots) > 1 or (hit := caches.BACKENDS.get(roots[0])) is None:
+        from .backends.array_api import backend_for
+
+        native = next(n.arg.native for n in toposort(*roots)
+                      if n.op is Op.LEAF and n.arg.native is not None)
+        hit = backend_for(native)
+        if len(roots) == 1:
+            caches.BACKENDS[roots[0]] = hit
+    return hit
+
+
+def _in_library(roots, budget, out, progress, backend):
+    """`compute` in an array-API library: the same kind of plan, priced and run by its
+    backend; results in that library, `out` written once all is computed."""
+    plan, arrays = plan_for(roots, budget, False, backend)
+    env = [a if not isinstance(a, np.ndarray) else backend.asarray(a) for a in arrays]
+    env += [None] * (plan.num_values - plan.num_leaves)
+    with contextlib.ExitStack() as cleanup:
+        bar = _progress_bar(plan.num_chunks) if progress else None
+        if bar is not None:
+            cleanup.callback(bar.close)
+        run_steps(plan.steps, plan.frees, env, backend, plan, bar and (bar, _chunk_ends(plan)))
+    results = tuple(env[v] for v in plan.outputs)
+    if out is not None:  # untouched until everything is computed
+        out[...] = backend.xp.astype(results[0], out.dtype)
+        return (out,)
+    return results
+
+
+def _has_dask_inputs(root: Node) -> bool:
+    """Whether `root` reads a dask array."""
+    if (hit := caches.DASK_INPUTS.get(root)) is None:
+        hit = caches.DASK_INPUTS[root] = any(n.op is Op.LEAF and n.arg.dask is not None
+                                             for n in toposort(root))
+    return hit
+
+
+def _chunk_ends(plan: Plan) -> list[bool]:
+    """Per step, whether it ends a chunk of a sliced term: what the progress bar counts (an
+    unchunked plan is one chunk, ended by its last step)."""
+    last = {}
+    for k, (term, chunk) in enumerate(zip(plan.step_terms, plan.step_chunks)):
+        # a chunk loop counts its own chunks as it runs them
+        if term is not None and plan.terms[term].num_chunks > 1 and \
+                not isinstance(plan.steps[k], ChunkLoop):
+            last[term, chunk] = k
+    ends = [False] * len(plan.steps)
+    for k in last.values() if last else [len(plan.steps) - 1] if plan.steps else []:
+        ends[k] = True
+    return ends
+
+
+def _scratch_memmap(out: np.memmap, root: Node, cleanup) -> np.memmap:
+    directory = os.path.dirname(os.path.abspath(out.filename))
+    handle = cleanup.enter_context(tempfile.TemporaryFile(dir=directory))
+    return np.memmap(handle, dtype=root.dtype, mode="w+", shape=root.shape)
+
+
+def _copy_in_slabs(out: np.ndarray, result: np.ndarray):
+    """``out[...] = result``, a slab of rows at a time: a memmap's pages need not all be
+    resident at once, and a cast copies one slab, not the whole result."""
+    if out.ndim == 0 or out.nbytes <= SLAB_BYTES * 16:
+        np.copyto(out, result, casting="safe")
+        return
+    rows = max(1, SLAB_BYTES * 16 * out.shape[0] // out.nbytes)
+    for start in range(0, out.shape[0], rows):
+        np.copyto(out[start:start + rows], result[start:start + rows], casting="safe")
+
+
+def _progress_bar(total: int):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise ImportError("progress=True needs tqdm: pip install 'lazyein[progress]'") from None
+    return tqdm(total=total, desc="lazyein", unit="chunk")
