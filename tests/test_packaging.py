@@ -24,18 +24,20 @@ def _run(args, cwd, timeout=120):
     return done.stdout
 
 
-def test_import_lazyein_imports_no_optional_dependency():
+# the package, and the modules of it that need no optional dependency to import
+@pytest.mark.parametrize("module", ["lazyein", "lazyein.testing", "lazyein.viz"])
+def test_import_lazyein_imports_no_optional_dependency(module):
     # -c puts the working directory first on sys.path: this is the checkout's lazyein
     code = textwrap.dedent(f"""
         import json, sys
-        import lazyein
+        import lazyein, {module}
         optional = {OPTIONAL!r}
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in optional)
         print(json.dumps({{"file": lazyein.__file__, "loaded": loaded}}))
     """)
     found = json.loads(_run([sys.executable, "-c", code], cwd=ROOT))
     assert Path(found["file"]).resolve() == ROOT / "lazyein" / "__init__.py"
-    assert found["loaded"] == [], f"import lazyein imported optional modules: {found['loaded']}"
+    assert found["loaded"] == [], f"import {module} imported optional modules: {found['loaded']}"
 
 
 def _setuptools_too_old():
@@ -62,7 +64,7 @@ def _build_wheel(tmp: Path) -> Path:
     return wheel
 
 
-def _venv_over_this_environment(tmp: Path) -> Path:
+def _venv_over_this_environment(tmp: Path) -> tuple[Path, Path]:
     """A venv whose own site-packages comes first, then this environment's (a .pth of plain
     paths, so this environment's own .pth files, an editable install of lazyein among them,
     do not run there). Returns its python and its site-packages."""
