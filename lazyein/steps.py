@@ -96,13 +96,8 @@ class ViewSpec:
                                    tuple(tuple(moves) for moves in steps.values())))
 
 
-@dataclass(frozen=True)
-class View:
-    """``value[out] = a view of value[src]``, as `spec` says."""
-
-    out: int
-    src: int
-    spec: ViewSpec
+class _OfSource:
+    """A step making value `out` from value `src` alone."""
 
     @property
     def reads(self) -> tuple[int, ...]:
@@ -111,6 +106,15 @@ class View:
     @property
     def writes(self) -> tuple[int, ...]:
         return (self.out,)
+
+
+@dataclass(frozen=True)
+class View(_OfSource):
+    """``value[out] = a view of value[src]``, as `spec` says."""
+
+    out: int
+    src: int
+    spec: ViewSpec
 
 
 class Sum(NamedTuple):
@@ -193,20 +197,12 @@ class Zeros:
 
 
 @dataclass(frozen=True)
-class Reshape:
+class Reshape(_OfSource):
     """``value[out] = value[src]`` reshaped (C order) to `shape`."""
 
     out: int
     src: int
     shape: tuple[int, ...]
-
-    @property
-    def reads(self) -> tuple[int, ...]:
-        return (self.src,)
-
-    @property
-    def writes(self) -> tuple[int, ...]:
-        return (self.out,)
 
 
 # an in-place add into a strided region of more than a few axes can copy the whole region

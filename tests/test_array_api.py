@@ -7,13 +7,14 @@ import pytest
 from hypothesis import given, settings
 
 import lazyein as le
+import strategies
 from lazyein import testing
 
 xp = pytest.importorskip("array_api_strict")
 Array = type(xp.asarray(0.0))
 pytest.importorskip("array_api_compat")
 
-_SETTINGS = testing.deterministic(shrink=False)
+_SETTINGS = strategies.deterministic(shrink=False)
 rng = np.random.default_rng(5)
 
 
@@ -43,7 +44,7 @@ def _check(got, ref, bound, rtol, strict=True):
 
 
 @settings(max_examples=500, **_SETTINGS)
-@given(case=testing.exprs(min_ops=1, max_ops=6))
+@given(case=strategies.exprs(min_ops=1, max_ops=6))
 def test_random_dags_on_array_api_strict_match_numpy(case):
     """Every operation, in random DAGs, run in array-api-strict: numpy's values and dtypes."""
     inputs = _strict(case)
@@ -55,7 +56,7 @@ def test_random_dags_on_array_api_strict_match_numpy(case):
 
 
 @settings(max_examples=120, **_SETTINGS)
-@given(case=testing.exprs(min_ops=2, max_ops=5))
+@given(case=strategies.exprs(min_ops=2, max_ops=5))
 def test_budgets_that_force_chunks_on_array_api_strict(case):
     """Under a budget below the unbounded plan's peak, the plan chunks (or says what it
     needs) and still computes numpy's values; its accounted peak stays within the budget."""
@@ -74,7 +75,7 @@ def test_budgets_that_force_chunks_on_array_api_strict(case):
 
 
 @settings(max_examples=60, **_SETTINGS)
-@given(case=testing.problem_cases())
+@given(case=strategies.problem_cases())
 def test_problem_scenarios_on_array_api_strict(case):
     """Kron with eye, sums under einsum, convolutions written with pad and stack."""
     (t,) = case.build(_strict(case))[:1]

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lazyein as le
+import strategies
 from lazyein import api, runtime, testing
 from lazyein.backends import numpy as numpy_backend
 from lazyein.testing import traced_working_bytes
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 
 MiB = 1 << 20  # the slack API.md allows over max_bytes: interpreter and tracemalloc noise
 
-_SETTINGS = testing.deterministic(shrink=False)
+_SETTINGS = strategies.deterministic(shrink=False)
 
 CHAIN = "ab,bc,cd,de->ae"
 _HAND = ("i,jk,i,kj->k", "j,ik,k,ij->k", "i,jk,k,ij->k", "j,ik,i,kj->k")
@@ -654,9 +655,9 @@ def test_progress_without_tqdm_says_how_to_install(monkeypatch):
 _FRACTIONS = (0.0, 1e-3, 0.05, 0.25, 0.5, 0.9, 1.0, 2.0)
 # Any expression, and longer ones made of the operations that contract (and so need memory).
 _EXPRS = st.one_of(
-    testing.exprs(),
-    testing.exprs(min_ops=3, max_ops=7, ops=("einsum", "matmul", "elementwise", "kron", "reshape",
-                                             "sum", "transpose", "scale", "stack")),
+    strategies.exprs(),
+    strategies.exprs(min_ops=3, max_ops=7, ops=("einsum", "matmul", "elementwise", "kron",
+                                                "reshape", "sum", "transpose", "scale", "stack")),
 )
 
 

@@ -21,12 +21,13 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 import lazyein as le
+import strategies
 from lazyein import testing
 
 MiB = 1 << 20  # the slack API.md allows over max_bytes: interpreter and tracemalloc noise
 
 # a falsifying Case prints as a runnable script, and its chunks are noted
-_SETTINGS = testing.deterministic(shrink=False)
+_SETTINGS = strategies.deterministic(shrink=False)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -35,7 +36,7 @@ assert_matches = testing.assert_like_numpy
 
 
 def assert_case(got, case):
-    """`got` equals the first reference of a drawn `testing.Case`."""
+    """`got` equals the first reference of a drawn `strategies.Case`."""
     assert_matches(got, case.ref, case.rtol, case.bound)
 
 
@@ -549,9 +550,9 @@ def chunkings(draw, shape):
 
 @st.composite
 def dask_cases(draw, **kwargs):
-    """A drawn `testing.Case` and, for most of its inputs, a randomly chunked dask array to
+    """A drawn `strategies.Case` and, for most of its inputs, a randomly chunked dask array to
     build it with instead (the others stay numpy)."""
-    case = draw(testing.exprs(**kwargs))
+    case = draw(strategies.exprs(**kwargs))
     inputs = {}
     for name, x in case.inputs.items():
         if draw(st.integers(0, 4)) < 4:  # one in five or so stays numpy

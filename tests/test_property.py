@@ -6,9 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lazyein as le
+import strategies
 from lazyein import testing
 
-_SETTINGS = testing.deterministic()
+_SETTINGS = strategies.deterministic()
 
 
 # Headroom over the process's current address space while a test runs: a runaway allocation
@@ -79,16 +80,16 @@ def _check_case(case):
     _check_inputs_unchanged(case, before)
 
 
-@pytest.mark.parametrize("op", sorted(testing.OPERATIONS))
+@pytest.mark.parametrize("op", sorted(strategies.OPERATIONS))
 @settings(max_examples=100, **_SETTINGS)
 @given(data=st.data())
 def test_operation_matches_numpy(op, data):
     """Each operation family alone (one or two applications, on fresh leaves) matches numpy."""
-    _check_case(data.draw(testing.exprs(max_ops=2, ops=(op,)), label="case"))
+    _check_case(data.draw(strategies.exprs(max_ops=2, ops=(op,)), label="case"))
 
 
 @settings(max_examples=1000, **_SETTINGS)
-@given(case=testing.exprs(min_ops=3, max_ops=7))
+@given(case=strategies.exprs(min_ops=3, max_ops=7))
 def test_dag_matches_numpy(case):
     """Random DAGs mixing every operation: value, shape, dtype, metadata, inputs untouched."""
     _check_case(case)
@@ -96,7 +97,9 @@ def test_dag_matches_numpy(case):
 
 @settings(max_examples=400, **_SETTINGS)
 @given(
-    case=testing.exprs(min_ops=1, max_ops=4, dtypes=("float32", "int64", "complex128", "float64"))
+    case=strategies.exprs(
+        min_ops=1, max_ops=4, dtypes=("float32", "int64", "complex128", "float64")
+    )
 )
 def test_dtype_promotion_matches_numpy(case):
     """Mixed input dtypes with Python and numpy scalars: numpy's promotion rules (NEP 50)."""
@@ -161,14 +164,14 @@ def test_scalar_promotion_table(dtype):
 
 
 @settings(max_examples=200, **_SETTINGS)
-@given(case=testing.exprs(min_ops=1, max_ops=4, share=True))
+@given(case=strategies.exprs(min_ops=1, max_ops=4, share=True))
 def test_shared_subexpression_matches_numpy(case):
     """A node used twice by the same operation (S * S, einsum over S and S, stack([S, S]), ...)."""
     _check_case(case)
 
 
 @settings(max_examples=100, **_SETTINGS)
-@given(case=testing.problem_cases())
+@given(case=strategies.problem_cases())
 def test_problem_scenarios_match_numpy(case):
     """Small PROBLEMS.md scenarios: kron with eye, sums under einsum, convolution."""
     _check_case(case)
@@ -193,7 +196,7 @@ def test_power_of_one_node(squarings):
 
 
 @settings(max_examples=60, **_SETTINGS)
-@given(case=testing.exprs(max_ops=4))
+@given(case=strategies.exprs(max_ops=4))
 def test_asarray_equals_compute(case):
     """np.asarray(t) and np.array(t) compute, and give what t.compute() gives."""
     t = case.lazy
@@ -206,7 +209,7 @@ def test_asarray_equals_compute(case):
 
 
 @settings(max_examples=150, **_SETTINGS)
-@given(case=testing.exprs(min_ops=2, max_ops=5, outputs=3))
+@given(case=strategies.exprs(min_ops=2, max_ops=5, outputs=3))
 def test_compute_many_equals_individual(case):
     """le.compute(t1, t2, t3) returns a tuple equal to the individual computes."""
     before = _copies(case)
@@ -221,7 +224,7 @@ def test_compute_many_equals_individual(case):
 
 
 @settings(max_examples=150, **_SETTINGS)
-@given(case=testing.exprs(max_ops=4), data=st.data())
+@given(case=strategies.exprs(max_ops=4), data=st.data())
 def test_memory_layout_does_not_matter(case, data):
     """The same expression on inputs of equal values but other strides (Fortran, reversed,
     strided views) gives the same result, also right after a computation on the first layout."""
@@ -236,7 +239,7 @@ def test_memory_layout_does_not_matter(case, data):
 
 
 @settings(max_examples=60, **_SETTINGS)
-@given(case=testing.exprs(max_ops=4))
+@given(case=strategies.exprs(max_ops=4))
 def test_compute_into_out(case):
     """compute(out=...) writes the result into ``out`` and returns it."""
     t = case.lazy

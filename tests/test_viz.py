@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import lazyein as le
-from lazyein import testing, viz
+import strategies
+from lazyein import viz
 from lazyein.ir import toposort
 from lazyein.steps import ChunkLoop, Contract, View
 
@@ -377,7 +378,7 @@ def test_a_plan_under_a_budget_draws_its_loop_with_the_hoisted_work_outside():
 # Graphviz's own parser where it is installed
 @settings(max_examples=30, derandomize=True, database=None, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(case=testing.exprs(min_ops=1, max_ops=6, share=True))
+@given(case=strategies.exprs(min_ops=1, max_ops=6, share=True))
 def test_random_dags_and_their_plans_give_dot_that_parses(case):
     t = case.lazy
     order = toposort(t.node)
