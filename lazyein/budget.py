@@ -1,4 +1,4 @@
-"""Planning within `max_bytes` (DESIGN.md stage 3): slice the terms whose work does not fit.
+"""Planning within `max_bytes` (docs/architecture.md, stage 3): slice the terms whose work does not fit.
 
 A term sliced along a label runs in chunks, each a smaller copy of the same contraction: a
 kept label's chunks write disjoint regions of the output, a summed label's chunks add partial

@@ -1,4 +1,4 @@
-"""Lowering (DESIGN.md stage 2): an expression DAG becomes a sum of products of views.
+"""Lowering (docs/architecture.md, stage 2): an expression DAG becomes a sum of products of views.
 
 Every rule below is index arithmetic. Sums distribute over einsums; eye ties two labels;
 pad, stack and concatenate move a term's output region, and concatenated copies that shift

@@ -1,4 +1,4 @@
-"""Planning (DESIGN.md stage 3): terms become steps, each term's order chosen by opt_einsum."""
+"""Planning (docs/architecture.md, stage 3): terms become steps, each term's order chosen by opt_einsum."""
 
 from __future__ import annotations
 

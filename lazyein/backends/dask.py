@@ -1,4 +1,4 @@
-"""Plans on dask (DESIGN.md stage 4, beyond one machine): each term runs in blocks, one task each.
+"""Plans on dask (docs/architecture.md, "Backends"): each term runs in blocks, one task each.
 
 The expression is lowered exactly as for numpy: a sum of terms, each ``coeff * einsum`` of
 views of inputs, placed in the output. On dask, a term's labels are cut into blocks, and
