@@ -19,12 +19,19 @@ import opt_einsum
 from .ir import Node, Op
 from .sop import Axis, Factor, Sub, Term, full_axis, map_term, merge_terms, window
 
-__all__ = ["Lowering", "MAX_PRODUCTS"]
+__all__ = ["Lowering", "MAX_PRODUCTS", "MANY_FACTORS", "MAX_FACTORS"]
 
 # Expanding an einsum of sums multiplies their term counts. Which sums are computed first
 # instead is chosen by FLOPs (`Lowering._computed_first`); past this many products the plan
 # itself (a contraction order per product) would cost more to make than it could save.
 MAX_PRODUCTS = 1024
+
+# An einsum operand that is one product of this many factors or more (a chain of products,
+# ``t = t @ M``) is computed first where that costs no more FLOPs than expanding the einsum
+# over its factors, and past MAX_FACTORS always (`Lowering._long_products`): each einsum of
+# a chain expanded whole renames and checks every factor before it, n**2 / 2 for n products.
+MANY_FACTORS = 32
+MAX_FACTORS = 64
 
 
 class _NeedsDense(Exception):
@@ -48,7 +55,8 @@ class _SplitFirst(Exception):
 
 
 class Lowering:
-    """One lowering session: fresh labels and a memo of each node's terms."""
+    """One lowering session: fresh labels and the terms of the nodes lowered so far that
+    are kept (see `lower`)."""
 
     def __init__(self, budget: int | None = None, shared=None):
         # bytes a sum computed first may take; compared with the whole budget, as the
@@ -58,25 +66,78 @@ class Lowering:
         # lowered once, and its terms (thousands of pads fused into a window) need not stay
         self.shared = shared
         self._labels = itertools.count()
-        self._memo: dict[Node, list[Term]] = {}
+        self._memo: dict[Node, list[Term]] = {}  # kept terms, for later calls
+        self._live: dict[Node, list[Term]] = {}  # this call's terms not read yet
+        self._read: list[tuple[Node, list[Term]]] = []  # what the rule running has read
+        self._absorbed: set[Node] = set()  # this call's sums lowered in the sum above them
+        self._asked: set[Node] = set()  # nodes the planner computes (and lowers) on their own
         self.why_dense: dict[Node, str] = {}  # nodes left as factors to compute, and why
 
     def lower(self, node: Node) -> list[Term]:
-        """The terms whose sum is `node`'s value."""
-        if (terms := self._memo.get(node)) is None:
-            terms = [t._replace(dtype=np.promote_types(t.dtype, node.dtype))
-                     for t in _RULES[node.op](self, node)]
-            terms = merge_terms(terms)
-            assert all(_well_placed(t, node.shape) for t in terms), (node, terms)
-            if self.shared is None or node in self.shared:
-                self._memo[node] = terms
+        """The terms whose sum is `node`'s value.
+
+        The nodes below `node` whose terms are not kept are lowered first, one after the
+        other, each after its sources, in a depth-first walk (a sum may be 100,000 nodes
+        deep: nothing recurses). A rule reads its sources' terms through `operand`, and
+        the terms of a node that is not kept are dropped once read: `shared` must hold
+        every node read more than once. Kept are the terms of shared nodes, and of nodes
+        computed on their own (the planner lowers them again).
+        """
+        stack = [(node, False)]
+        try:
+            while stack:
+                n, expanded = stack.pop()
+                if not expanded:
+                    if n not in self._live and n not in self._memo:  # not reached before
+                        stack.append((n, True))
+                        stack.extend((s, False) for s in reversed(n.src)
+                                     if s not in self._live and s not in self._memo)
+                        self._absorb(n)
+                elif n not in self._absorbed:
+                    self._store(n, self._lowered(n))
+            return self._memo[node] if node in self._memo else self._live.pop(node)
+        finally:
+            self._live.clear()
+            self._read.clear()
+            self._absorbed.clear()
+
+    def _absorb(self, node: Node):
+        """Mark the sources of a sum (or scaling) that are sums read by it alone, in its
+        dtype, as lowered with it (see `_sum`): a left-deep sum of n terms then merges its
+        terms once, not at each of its n adds."""
+        if node.op in _SUMS:
+            self._absorbed.update(s for s in node.src if s.op in _SUMS and s.dtype == node.dtype
+                                  and not self._kept(s))
+
+    def _store(self, node: Node, terms: list[Term]):
+        """Keep `node`'s terms till read, or for later calls; drop those its rule read that
+        are not kept."""
+        (self._memo if self._kept(node) else self._live)[node] = terms
+        for s, read in self._read:
+            if self._kept(s):  # asked for by now (a sum computed first): the planner lowers it
+                self._memo.setdefault(s, read)
+        self._read.clear()
+
+    def _kept(self, node: Node) -> bool:
+        return self.shared is None or node in self.shared or node in self.why_dense or \
+            node in self._asked
+
+    def _lowered(self, node: Node) -> list[Term]:
+        """`node`'s terms by its rule, in its dtype, equal terms merged."""
+        if node.op is Op.LEAF:
+            return self.dense(node)  # one factor viewing all of it: nothing to merge or check
+        terms = merge_terms([_promoted(t, node.dtype) for t in _RULES[node.op](self, node)])
+        assert all(_well_placed(t, node.shape) for t in terms), (node, terms)
         return terms
 
     def operand(self, src: Node, node: Node) -> list[Term]:
-        """The terms of `src` as `node` uses them. A boolean sum is a logical or, which
-        arithmetic does not distribute over: where `node` computes in numbers, such a `src`
-        is computed as booleans first rather than expanded."""
-        terms = self.lower(src)
+        """The terms of `src` (lowered before `node`) as `node` uses them. A boolean sum is
+        a logical or, which arithmetic does not distribute over: where `node` computes in
+        numbers, such a `src` is computed as booleans first rather than expanded."""
+        if (terms := self._memo.get(src)) is None:
+            assert src in self._live, f"{src} is read twice but not in `shared`"
+            terms = self._live.pop(src)
+            self._read.append((src, terms))
         if src.dtype == bool and node.dtype != bool and not _exact_in_numbers(terms):
             self.why_dense.setdefault(src, "a boolean sum (a logical or) used in arithmetic")
             return self.dense(src)
@@ -111,15 +172,25 @@ class Lowering:
         rows, cols = Axis(0, (Sub(d, n, max(0, -k)),)), Axis(0, (Sub(d, m, max(0, k)),))
         return [Term(1, (), (rows, cols), {d: length})]
 
-    def _scale(self, node: Node) -> list[Term]:
-        """c * (a + b) = c*a + c*b"""
-        coeff = node.arg[0]
-        return [t._replace(coeff=t.coeff * coeff) for t in self.operand(node.src[0], node)]
-
-    def _add(self, node: Node) -> list[Term]:
-        """terms(a + b) = terms(a) + terms(b), each broadcast to the sum's shape"""
-        return [b for s in node.src for t in self.operand(s, node)
-                if (b := self._broadcast(t, s.shape, node.shape)) is not None]
+    def _sum(self, node: Node) -> list[Term]:
+        """terms(c * (a + b)) = c * terms(a) + c * terms(b), each broadcast to the sum's
+        shape; through the whole tree of sums and scalings absorbed into `node` (see
+        `_schedule`), its operands' terms in order, each scaled by the product of the
+        scalings above it (the sum of 100,000 terms is one tree)."""
+        terms, stack = [], [(node, None, None)]
+        while stack:
+            n, user, coeff = stack.pop()
+            if n is node or n in self._absorbed:
+                if n.op is Op.SCALE:
+                    coeff = n.arg[0] if coeff is None else coeff * n.arg[0]
+                stack.extend((s, n, coeff) for s in reversed(n.src))
+                continue
+            for t in self.operand(n, user):
+                if n.shape != node.shape and (t := self._broadcast(t, n.shape, node.shape)) \
+                        is None:
+                    continue
+                terms.append(t if coeff is None else t._replace(coeff=t.coeff * coeff))
+        return terms
 
     def _broadcast(self, term: Term, shape, target) -> Term | None:
         if 0 in target:
@@ -243,6 +314,7 @@ class Lowering:
             return [self._reshape_term(t, src.shape, node.shape) for t in self.operand(src, node)]
         except _NoView:
             self.why_dense[node] = "no split or merge of labels expresses this reshape"
+            self._asked.add(src)  # numpy reshapes `src` computed: the planner lowers it again
             return self.dense(node)
 
     def _reshape_term(self, term: Term, shape, target) -> Term:
@@ -307,6 +379,7 @@ class Lowering:
             order = [labels.index(ix) for ix in output]
             return [t._replace(out=tuple(t.out[k] for k in order)) for t in term_lists[0]]
         dense = self._computed_first(node, term_lists)
+        dense |= self._long_products(node, term_lists, dense)
         while True:
             lists = [self.dense(s) if i in dense else term_lists[i]
                      for i, s in enumerate(node.src)]
@@ -403,15 +476,8 @@ class Lowering:
             products = math.prod(len(term_lists[i]) for i in sums if i not in dense)
             if products > MAX_PRODUCTS:
                 return math.inf
-            sample = [self.dense(s) if i in dense else [heaviest[i]] if heaviest[i] else []
-                      for i, s in enumerate(node.src)]
-            if not all(sample):
-                return 0  # a zero operand: no products at all
-            try:
-                term = self._combine(node, [ts[0] for ts in sample])
-            except _NeedsDense:
-                return math.inf  # the expanded form needs some operand computed anyway
-            return products * ((_term_flops(term) if term is not None else 0) + node.size)
+            sample = [[heaviest[i]] if heaviest[i] else [] for i in range(len(node.src))]
+            return products * (self._product_flops(node, sample, dense) + node.size)
 
         if len(sums) <= 8:
             choices = [set(c) for r in range(len(sums) + 1)
@@ -428,6 +494,44 @@ class Lowering:
                 node.src[i], f"a sum of {len(term_lists[i])} terms used by an einsum: "
                 "computing it first costs fewer FLOPs than expanding the einsum over it")
         return best
+
+    def _product_flops(self, node: Node, sample, dense) -> float:
+        """FLOPs of one product of the einsum: of the first term of each list of `sample`,
+        operands in `dense` computed first; 0 if an operand is zero (no products at all), inf
+        if the product needs some operand computed anyway."""
+        sample = [self.dense(s) if i in dense else ts for i, (s, ts) in
+                  enumerate(zip(node.src, sample))]
+        if not all(sample):
+            return 0
+        try:
+            term = self._combine(node, [ts[0] for ts in sample])
+        except _NeedsDense:
+            return math.inf
+        return _term_flops(term) if term is not None else 0
+
+    def _long_products(self, node: Node, term_lists, dense: set[int]) -> set[int]:
+        """The operands that are one product of many factors (a chain of products) to
+        compute first, rather than expand into the einsum's product: where that costs no
+        more FLOPs (the chain's own order is as good as any), and past MAX_FACTORS always, so
+        that products do not grow with the chain. A computed operand must fit in the budget.
+        """
+        chosen = set()
+        for i, (src, ts) in enumerate(zip(node.src, term_lists)):
+            if i in dense or len(ts) != 1 or len(ts[0].factors) < MANY_FACTORS \
+                    or src.size * src.dtype.itemsize > self.budget:
+                continue
+            count = len(ts[0].factors)
+            if count >= MAX_FACTORS:
+                why = f"past {MAX_FACTORS} factors, a product is computed first, not grown"
+            elif _term_flops(ts[0]) + self._product_flops(node, term_lists, dense | chosen | {i}) \
+                    <= self._product_flops(node, term_lists, dense | chosen):
+                why = "computing it first costs no more FLOPs than expanding the einsum over it"
+            else:
+                continue
+            chosen.add(i)
+            self.why_dense.setdefault(src, f"a product of {count} factors used by an "
+                                      f"einsum: {why}")
+        return chosen
 
     def _combine(self, node: Node, combo) -> Term | None:
         """The single term for one choice of term per operand, or None when it is zero."""
@@ -564,6 +668,12 @@ class Lowering:
         return term._replace(coeff=coeff, sizes={ix: sizes[ix] for ix in used})
 
 
+def _promoted(term: Term, dtype) -> Term:
+    """`term` computed in numpy's promotion of its dtype and `dtype`."""
+    promoted = np.promote_types(term.dtype, dtype)
+    return term if promoted == term.dtype else term._replace(dtype=promoted)
+
+
 def _shift_form(term: Term) -> tuple[tuple, tuple[int, ...]]:
     """`term` split into what copies moved along their axes share (labels numbered by first
     appearance, sizes, sources, coefficient) and what moves: every axis start and sub offset,
@@ -591,23 +701,29 @@ def _substituted(ax: Axis, substitute) -> Axis:
 def _well_placed(term: Term, shape) -> bool:
     """The lowering's postcondition: every view of `term` lies inside what it views, and
     every label has one size."""
-    def span(ax: Axis) -> tuple[int, int]:
-        """The indices `ax` reaches: a plain axis's whole length (sliced, then split), a
-        window's first to last (its start alone may be negative: its offsets move it in)."""
-        if ax.steps is None:
-            return ax.start, ax.start + ax.length
-        low = ax.start + sum(s.offset * st for s, st in zip(ax.subs, ax.steps))
-        return low, low + 1 + sum((term.sizes[s.label] - 1) * st
-                                  for s, st in zip(ax.subs, ax.steps))
+    sizes = term.sizes
 
-    def inside(axes, dims):
-        return len(axes) == len(dims) and all(
-            0 <= span(ax)[0] and span(ax)[1] <= n and all(
-                0 <= s.offset and s.offset + term.sizes[s.label] <= s.dim for s in ax.subs)
-            for ax, n in zip(axes, dims))
+    def inside(axes, dims) -> bool:
+        if len(axes) != len(dims):
+            return False
+        for ax, n in zip(axes, dims):
+            low, high = _span(ax, sizes)
+            if low < 0 or high > n or any(s.offset < 0 or s.offset + sizes[s.label] > s.dim
+                                          for s in ax.subs):
+                return False
+        return True
 
     return inside(term.out, shape) and all(inside(f.axes, f.source.shape)
                                            for f in term.factors)
+
+
+def _span(ax: Axis, sizes) -> tuple[int, int]:
+    """The indices `ax` reaches: a plain axis's whole length (sliced, then split), a
+    window's first to last (its start alone may be negative: its offsets move it in)."""
+    if ax.steps is None:
+        return ax.start, ax.start + ax.length
+    low = ax.start + sum(s.offset * st for s, st in zip(ax.subs, ax.steps))
+    return low, low + 1 + sum((sizes[s.label] - 1) * st for s, st in zip(ax.subs, ax.steps))
 
 
 def _exact_in_numbers(terms: list[Term]) -> bool:
@@ -733,8 +849,10 @@ def _regroup(term: Term, shape, target) -> Term:
     return term._replace(out=tuple(out))
 
 
+_SUMS = (Op.ADD, Op.SCALE)  # the ops `Lowering._sum` lowers
+
 _RULES = {Op.LEAF: Lowering.dense, Op.EYE: Lowering._eye, Op.EINSUM: Lowering._einsum,
-          Op.ADD: Lowering._add, Op.SCALE: Lowering._scale, Op.RESHAPE: Lowering._reshape,
+          Op.ADD: Lowering._sum, Op.SCALE: Lowering._sum, Op.RESHAPE: Lowering._reshape,
           Op.PAD: Lowering._pad, Op.CONCAT: Lowering._concat}
 
 
