@@ -153,6 +153,7 @@ class _Builder:
         self.reports: list[TermReport | None] = []
         self.flops: list[int] = []         # per report: FLOPs of the steps emitted for it
         self.materialized: list[str] = []
+        self.depth = 0  # how many `evaluate` calls are under way, one inside the other
 
     def emit(self, make, dtype, alloc: int, shape=None, flops: int = 0) -> int:
         """Append the step ``make(value)`` that computes a new value; return the value."""
@@ -195,6 +196,42 @@ class _Builder:
         names it in the report."""
         if (hit := self.evaluated.get(node)) is not None:
             return hit
+        if self.depth >= _NESTING:
+            # a chain of computed nodes (10,000 products, each computed first) would recurse
+            # as deep: from here on, what `node` needs is computed first, deepest first
+            for source, source_why in self.computed_sources(node):
+                self.evaluate(source, source_why)
+        self.depth += 1
+        try:
+            return self.evaluate_now(node, why, into)
+        finally:
+            self.depth -= 1
+
+    def computed_sources(self, node: Node) -> list[tuple[Node, str | None]]:
+        """The computed nodes that evaluating `node` evaluates (not `node`), each after
+        those it needs, with why each is computed, found without recursion."""
+        order, seen, stack = [], set(), [(node, None, False)]
+        while stack:
+            n, why, expanded = stack.pop()
+            if expanded:
+                order.append((n, why))
+            elif n not in seen:
+                seen.add(n)
+                stack.append((n, why, True))
+                stack.extend((s, w) + (False,) for s, w in reversed(self.needs(n))
+                             if s not in seen and s not in self.evaluated)
+        return order[:-1]
+
+    def needs(self, node: Node) -> list[tuple[Node, str | None]]:
+        """The computed nodes `evaluate_now(node)` evaluates, with the `why` it gives each."""
+        terms = self.lowering.lower(node)
+        if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
+            return [] if node.src[0].op is Op.LEAF else [(node.src[0], None)]
+        return [(f.source, self.lowering.why_dense.get(f.source, "it has no strided view"))
+                for t in terms for f in t.factors
+                if f.source.op is not Op.LEAF and f.source not in self.slot]
+
+    def evaluate_now(self, node: Node, why: str | None, into: str | None) -> int:
         into = into or f"computed {describe_op(node)} {list(node.shape)}"
         if why is not None:
             self.materialized.append(f"{describe_op(node)} {list(node.shape)}: {why}")
@@ -378,7 +415,7 @@ class _Builder:
                 view = self.memoized(key, make, self.dtype[src], 0)
             values.append((view, labels))
             if chunk == 0:
-                described.append(_describe_factor(f, self.leaves))
+                described.append(_describe_factor(f, self.slot))
         out_labels = tuple(dict.fromkeys(axis_labels(term.out)))
         in_factors = {ix for _, ls in values for ix in ls}
         keep = tuple(ix for ix in out_labels if ix in in_factors)
@@ -428,6 +465,9 @@ class _Builder:
 _GEMM_FLOPS_PER_SECOND = 4e10
 _BANDWIDTH = 8e9
 _STEP_SECONDS = 3e-6
+
+# `evaluate` calls nested this deep compute what the node needs first, without recursion
+_NESTING = 32
 
 
 def _contract_seconds(step: Contract, flops: int) -> float:
@@ -635,9 +675,9 @@ def _pattern(label_lists, result) -> tuple:
                  for ls in (*label_lists, result))
 
 
-def _describe_factor(f, leaves) -> str:
-    src = f.source
-    name = (src.arg.name or f"input {leaves.index(src)}") if src.op is Op.LEAF else \
+def _describe_factor(f, slot: dict) -> str:
+    src = f.source  # `slot` numbers the inputs (a dict: a sum of 100,000 inputs names each)
+    name = (src.arg.name or f"input {slot[src]}") if src.op is Op.LEAF else \
         f"computed {describe_op(src)}"
     how = []
     for ax, n in zip(f.axes, src.shape):
