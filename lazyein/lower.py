@@ -405,8 +405,12 @@ class Lowering:
 
     def _combine(self, node: Node, combo) -> Term | None:
         """The single term of the einsum `node` over one term per operand (`combo`), or
-        None when it is zero (see `product.combine`)."""
-        return combine(node, [self.renamed(t) for t in combo], self.fresh)
+        None when it is zero (see `product.combine`). The terms are renamed so that no two
+        share a label, all but the one of most factors (a chain's product so far): the
+        others' fresh labels cannot meet its own."""
+        keep = max(range(len(combo)), key=lambda i: len(combo[i].factors), default=None)
+        return combine(node, [t if i == keep else self.renamed(t) for i, t in enumerate(combo)],
+                       self.fresh)
 
 
 def _promoted(term: Term, dtype) -> Term:

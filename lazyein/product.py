@@ -280,13 +280,17 @@ def _moved_sub(s: Sub, moved) -> Sub:
 
 
 def _moved_term(term: Term, moved) -> Term:
-    """`term` with each label in `moved` replaced (see `_moved_sub`)."""
+    """`term` with each label in `moved` replaced (see `_moved_sub`); a factor it does not
+    index is kept as it is (a long product's factors mostly are)."""
     def axes(ax_list):
+        if not any(s.label in moved for ax in ax_list for s in ax.subs):
+            return ax_list
         return tuple(ax._replace(subs=tuple(_moved_sub(s, moved) for s in ax.subs))
                      for ax in ax_list)
 
-    return term._replace(factors=tuple(Factor(f.source, axes(f.axes)) for f in term.factors),
-                         out=axes(term.out))
+    factors = tuple(f if (a := axes(f.axes)) is f.axes else Factor(f.source, a)
+                    for f in term.factors)
+    return term._replace(factors=factors, out=axes(term.out))
 
 
 def _substituted(ax: Axis, substitute) -> Axis:
