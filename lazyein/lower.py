@@ -157,8 +157,10 @@ class Lowering:
     def _sum(self, node: Node) -> list[Term]:
         """terms(c * (a + b)) = c * terms(a) + c * terms(b), each broadcast to the sum's
         shape; through the whole tree of sums and scalings absorbed into `node` (see
-        `_schedule`), its operands' terms in order, each scaled by the product of the
-        scalings above it (the sum of 100,000 terms is one tree)."""
+        `_absorb`) at once, its operands' terms in order, each scaled by the product of the
+        scalings above it (taken top down: the 100,000 terms of a sum are one tree)."""
+        if 0 in node.shape:
+            return []
         terms, stack = [], [(node, None, None)]
         while stack:
             n, user, coeff = stack.pop()
@@ -168,15 +170,14 @@ class Lowering:
                 stack.extend((s, n, coeff) for s in reversed(n.src))
                 continue
             for t in self.operand(n, user):
-                if n.shape != node.shape and (t := self._broadcast(t, n.shape, node.shape)) \
-                        is None:
-                    continue
+                if n.shape != node.shape:
+                    t = self._broadcast(t, n.shape, node.shape)
                 terms.append(t if coeff is None else t._replace(coeff=t.coeff * coeff))
         return terms
 
-    def _broadcast(self, term: Term, shape, target) -> Term | None:
-        if 0 in target:
-            return None
+    def _broadcast(self, term: Term, shape, target) -> Term:
+        """`term`, of an array of `shape`, broadcast to `target`: each new leading axis, and
+        each length-1 axis stretched, indexed by a fresh label that no factor reads."""
         sizes = dict(term.sizes)
         lead = len(target) - len(shape)
 
