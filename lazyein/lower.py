@@ -30,8 +30,10 @@ MAX_PRODUCTS = 1024
 
 # An einsum operand that is one product of this many factors or more (a chain of products,
 # ``t = t @ M``) is computed first where that costs no more FLOPs than expanding the einsum
-# over its factors, and past MAX_FACTORS always (`Lowering._long_products`): each einsum of
-# a chain expanded whole renames and checks every factor before it, n**2 / 2 for n products.
+# over its factors, and past MAX_FACTORS always (`Lowering._long_products`): expanded whole,
+# each product of a chain renames and checks every factor before it, n**2 / 2 for n products.
+# opt_einsum orders so many factors greedily, which takes a chain from the left whatever it
+# ends in (a vector too): computing its start first loses nothing.
 MANY_FACTORS = 32
 MAX_FACTORS = 64
 
