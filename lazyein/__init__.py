@@ -25,7 +25,7 @@ from .api import (
                   transpose,
 )
 from .errors import LazyeinError, MemoryBudgetError, ShapeError, SubscriptError
-from .plan import Plan
+from .steps import Plan
 
 __all__ = [
     "LazyTensor", "Plan", "lazy", "eye", "lazy_einsum", "einsum", "add", "subtract", "multiply",

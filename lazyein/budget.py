@@ -1,4 +1,4 @@
-"""Planning within `max_bytes` (docs/architecture.md, stage 3): slice the terms whose work does not fit.
+"""Planning within `max_bytes` (docs/architecture.md, stage 3): slice the terms that overflow.
 
 A term sliced along a label runs in chunks, each a smaller copy of the same contraction: a
 kept label's chunks write disjoint regions of the output, a summed label's chunks add partial
@@ -18,9 +18,10 @@ from .backends.base import Backend
 from .backends.numpy import NUMPY
 from .errors import MemoryBudgetError
 from .ir import Node, Op
-from .plan import Plan, build_plan, measure_term, term_blocks
+from .plan import build_plan, measure_term, term_blocks
 from .printing import format_bytes
 from .sop import Term, term_labels
+from .steps import Plan
 
 __all__ = ["plan_within", "Samples", "shape_key", "MAX_CHUNKS"]
 

@@ -1,10 +1,10 @@
-"""Planning (docs/architecture.md, stage 3): terms become steps, each term's order chosen by opt_einsum."""
+"""Planning (docs/architecture.md, stage 3): terms become steps, each ordered by opt_einsum."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -15,7 +15,7 @@ from .backends.numpy import NUMPY
 from .execute import run_steps
 from .ir import Node, Op, toposort
 from .lower import Lowering
-from .printing import describe_op, format_bytes, letters
+from .printing import describe_op, letters
 from .sop import Term, axis_labels, chunk_groups, restrict, term_labels
 from .steps import (
     Accumulate,
@@ -23,7 +23,9 @@ from .steps import (
     Contract,
     Gemm,
     Moved,
+    Plan,
     Reshape,
+    TermReport,
     View,
     ViewSpec,
     Zeros,
@@ -35,87 +37,6 @@ from .steps import (
 __all__ = ["Plan", "Profile", "TermReport", "TermProgram", "build_plan", "compile_term",
            "contraction_path", "symbols",
            "measure_term", "term_blocks"]
-
-
-@dataclass(frozen=True)
-class TermReport:
-    """What one term of the expansion costs, for `explain()`."""
-
-    into: str                # the result (or computed node) the term adds into
-    coeff: complex
-    equation: str            # the term's contraction as an einsum equation
-    factors: tuple[str, ...]  # what each factor views
-    path: tuple[tuple[int, ...], ...]
-    flops: int
-    num_chunks: int = 1
-    sliced: tuple[str, ...] = ()  # per sliced label: its letter, size, block and chunk count
-    # per label of the term's steps, the letter its equation gives it: ``(label, letter)``
-    letters: tuple[tuple[int, str], ...] = ()
-
-
-@dataclass(frozen=True, eq=False)
-class Plan:
-    """A schedule of steps over a value table: leaves first, then everything computed.
-
-    ``str(plan)`` is a readable report; `flops`, `peak_bytes`, `num_terms` and `num_chunks`
-    summarize it.
-    """
-
-    num_leaves: int
-    num_values: int
-    steps: tuple
-    frees: tuple[tuple[int, ...], ...]
-    outputs: tuple[int, ...]
-    terms: tuple[TermReport, ...]
-    materialized: tuple[str, ...]
-    flops: int
-    peak_bytes: int
-    num_chunks: int = 1
-    leaf_names: tuple[str, ...] = field(default=(), compare=False)  # one per input slot
-    backend: str = "numpy"  # whose kernels the plan is priced for and runs on
-    # per step: the index in `terms` of the term it works for (None: zeros of a result, a
-    # reshape of a computed node) and which chunk of that term
-    step_terms: tuple[int | None, ...] = field(default=(), compare=False)
-    step_chunks: tuple[int, ...] = field(default=(), compare=False)
-    # per value: the bytes its step allocates (0 for inputs and views), and per step: the bytes
-    # it allocates besides its value; the numbers `peak_bytes` adds up, for drawing the plan
-    value_bytes: tuple[int, ...] = field(default=(), compare=False)
-    step_scratch: tuple[int, ...] = field(default=(), compare=False)
-    step_flops: tuple[int, ...] = field(default=(), compare=False)  # a chunk loop's: per chunk
-
-    @property
-    def num_terms(self) -> int:
-        return len(self.terms)
-
-    def __str__(self) -> str:
-        lines = [f"lazyein plan: {self.num_terms} term(s), {self.flops:,} FLOPs, "
-                 f"peak working memory ~{format_bytes(self.peak_bytes)}, "
-                 f"{self.num_chunks} chunk(s)"]
-        if self.backend != "numpy":
-            lines[0] += f", on {self.backend}"
-        if self.leaf_names:
-            lines.append("inputs: " + ", ".join(n for n in self.leaf_names
-                                                if not n.startswith("scalar")))
-        for k, t in enumerate(self.terms):
-            lines.append(f"term {k}: {_coeff(t.coeff)}einsum('{t.equation}')  "
-                         f"{t.flops:,} FLOPs, into {t.into}")
-            for j, what in enumerate(t.factors):
-                lines.append(f"    factor {j}: {what}")
-            if t.sliced:
-                lines.append(f"    sliced into {t.num_chunks} chunks: {'; '.join(t.sliced)}")
-            if len(t.path) > 1 or (t.path and len(t.path[0]) > 1):
-                lines.append(f"    contraction order: {list(t.path)}")
-        for what in self.materialized:
-            lines.append(f"materialized: {what}")
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return (f"<Plan {self.num_terms} terms, {self.flops:,} FLOPs, "
-                f"peak ~{format_bytes(self.peak_bytes)}>")
-
-
-def _coeff(c) -> str:
-    return "" if c == 1 else f"{c!r} * "
 
 
 class _Builder:
@@ -163,6 +84,7 @@ class _Builder:
         self.reports: list[TermReport | None] = []
         self.flops: list[int] = []         # per report: FLOPs of the steps emitted for it
         self.materialized: list[str] = []
+        self.depth = 0  # how many `evaluate` calls are under way, one inside the other
 
     def emit(self, make, dtype, alloc: int, shape=None, flops: int = 0) -> int:
         """Append the step ``make(value)`` that computes a new value; return the value."""
@@ -206,6 +128,42 @@ class _Builder:
         names it in the report."""
         if (hit := self.evaluated.get(node)) is not None:
             return hit
+        if self.depth >= _NESTING:
+            # a chain of computed nodes (10,000 products, each computed first) would recurse
+            # as deep: from here on, what `node` needs is computed first, deepest first
+            for source, source_why in self.computed_sources(node):
+                self.evaluate(source, source_why)
+        self.depth += 1
+        try:
+            return self.evaluate_now(node, why, into)
+        finally:
+            self.depth -= 1
+
+    def computed_sources(self, node: Node) -> list[tuple[Node, str | None]]:
+        """The computed nodes that evaluating `node` evaluates (not `node`), each after
+        those it needs, with why each is computed, found without recursion."""
+        order, seen, stack = [], set(), [(node, None, False)]
+        while stack:
+            n, why, expanded = stack.pop()
+            if expanded:
+                order.append((n, why))
+            elif n not in seen:
+                seen.add(n)
+                stack.append((n, why, True))
+                stack.extend((s, w) + (False,) for s, w in reversed(self.needs(n))
+                             if s not in seen and s not in self.evaluated)
+        return order[:-1]
+
+    def needs(self, node: Node) -> list[tuple[Node, str | None]]:
+        """The computed nodes `evaluate_now(node)` evaluates, with the `why` it gives each."""
+        terms = self.lowering.lower(node)
+        if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
+            return [] if node.src[0].op is Op.LEAF else [(node.src[0], None)]
+        return [(f.source, self.lowering.why_dense.get(f.source, "it has no strided view"))
+                for t in terms for f in t.factors
+                if f.source.op is not Op.LEAF and f.source not in self.slot]
+
+    def evaluate_now(self, node: Node, why: str | None, into: str | None) -> int:
         into = into or f"computed {describe_op(node)} {list(node.shape)}"
         if why is not None:
             self.materialized.append(f"{describe_op(node)} {list(node.shape)}: {why}")
@@ -386,7 +344,7 @@ class _Builder:
                 view = self.memoized(key, make, self.dtype[src], gathered)
             values.append((view, labels))
             if chunk == 0:
-                described.append(_describe_factor(f, self.leaves, self.backend))
+                described.append(_describe_factor(f, self.slot, self.backend))
         out_labels = tuple(dict.fromkeys(axis_labels(term.out)))
         in_factors = {ix for _, ls in values for ix in ls}
         keep = tuple(ix for ix in out_labels if ix in in_factors)
@@ -437,6 +395,9 @@ class _Builder:
 _GEMM_FLOPS_PER_SECOND = 4e10
 _BANDWIDTH = 8e9
 _STEP_SECONDS = 3e-6
+
+# `evaluate` calls nested this deep compute what the node needs first, without recursion
+_NESTING = 32
 
 
 def _contract_seconds(step: Contract, flops: int) -> float:
@@ -650,9 +611,9 @@ def _pattern(label_lists, result) -> tuple:
                  for ls in (*label_lists, result))
 
 
-def _describe_factor(f, leaves, backend: Backend) -> str:
-    src = f.source
-    name = (src.arg.name or f"input {leaves.index(src)}") if src.op is Op.LEAF else \
+def _describe_factor(f, slot: dict, backend: Backend) -> str:
+    src = f.source  # `slot` numbers the inputs (a dict: a sum of 100,000 inputs names each)
+    name = (src.arg.name or f"input {slot[src]}") if src.op is Op.LEAF else \
         f"computed {describe_op(src)}"
     how = []
     for ax, n in zip(f.axes, src.shape):

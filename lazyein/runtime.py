@@ -15,8 +15,7 @@ from .backends.numpy import NUMPY
 from .budget import plan_within
 from .execute import run_steps
 from .ir import Node, Op, toposort
-from .plan import Plan
-from .steps import SLAB_BYTES, ChunkLoop
+from .steps import SLAB_BYTES, ChunkLoop, Plan
 
 __all__ = ["compute", "plan_for", "to_dask", "backend_of"]
 

@@ -10,15 +10,17 @@ functions (see `lazyein.backends.base`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
+from .printing import format_bytes
 from .sop import Axis
 
-__all__ = ["ViewSpec", "View", "Contract", "Zeros", "Reshape", "Accumulate", "ChunkLoop",
-           "Moved", "result_labels", "contract", "accumulate", "SLAB_BYTES"]
+__all__ = ["Plan", "TermReport", "ViewSpec", "View", "Contract", "Zeros", "Reshape",
+           "Accumulate", "ChunkLoop", "Moved", "result_labels", "contract", "accumulate",
+           "SLAB_BYTES"]
 
 
 @dataclass(frozen=True)
@@ -427,3 +429,85 @@ def accumulate(target, src, labels, coeff, region: ViewSpec, sizes, dtype,
     scratch = nbytes * (1 + scaled) if (slabs or scaled) else 0
     return Accumulate(target, src, coeff, region, dtype, perm, expand, slabs, scratch, assign)
 
+
+# -- the plan ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TermReport:
+    """What one term of the expansion costs, for `explain()`."""
+
+    into: str                # the result (or computed node) the term adds into
+    coeff: complex
+    equation: str            # the term's contraction as an einsum equation
+    factors: tuple[str, ...]  # what each factor views
+    path: tuple[tuple[int, ...], ...]
+    flops: int
+    num_chunks: int = 1
+    sliced: tuple[str, ...] = ()  # per sliced label: its letter, size, block and chunk count
+    # per label of the term's steps, the letter its equation gives it: ``(label, letter)``
+    letters: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """A schedule of steps over a value table: leaves first, then everything computed.
+
+    ``str(plan)`` is a readable report; `flops`, `peak_bytes`, `num_terms` and `num_chunks`
+    summarize it.
+    """
+
+    num_leaves: int
+    num_values: int
+    steps: tuple
+    frees: tuple[tuple[int, ...], ...]
+    outputs: tuple[int, ...]
+    terms: tuple[TermReport, ...]
+    materialized: tuple[str, ...]
+    flops: int
+    peak_bytes: int
+    num_chunks: int = 1
+    leaf_names: tuple[str, ...] = field(default=(), compare=False)  # one per input slot
+    backend: str = "numpy"  # whose kernels the plan is priced for and runs on
+    # per step: the index in `terms` of the term it works for (None: zeros of a result, a
+    # reshape of a computed node) and which chunk of that term
+    step_terms: tuple[int | None, ...] = field(default=(), compare=False)
+    step_chunks: tuple[int, ...] = field(default=(), compare=False)
+    # per value: the bytes its step allocates (0 for inputs and views), and per step: the bytes
+    # it allocates besides its value; the numbers `peak_bytes` adds up, for drawing the plan
+    value_bytes: tuple[int, ...] = field(default=(), compare=False)
+    step_scratch: tuple[int, ...] = field(default=(), compare=False)
+    step_flops: tuple[int, ...] = field(default=(), compare=False)  # a chunk loop's: per chunk
+
+    @property
+    def num_terms(self) -> int:
+        return len(self.terms)
+
+    def __str__(self) -> str:
+        lines = [f"lazyein plan: {self.num_terms} term(s), {self.flops:,} FLOPs, "
+                 f"peak working memory ~{format_bytes(self.peak_bytes)}, "
+                 f"{self.num_chunks} chunk(s)"]
+        if self.backend != "numpy":
+            lines[0] += f", on {self.backend}"
+        if self.leaf_names:
+            lines.append("inputs: " + ", ".join(n for n in self.leaf_names
+                                                if not n.startswith("scalar")))
+        for k, t in enumerate(self.terms):
+            lines.append(f"term {k}: {_coeff(t.coeff)}einsum('{t.equation}')  "
+                         f"{t.flops:,} FLOPs, into {t.into}")
+            for j, what in enumerate(t.factors):
+                lines.append(f"    factor {j}: {what}")
+            if t.sliced:
+                lines.append(f"    sliced into {t.num_chunks} chunks: {'; '.join(t.sliced)}")
+            if len(t.path) > 1 or (t.path and len(t.path[0]) > 1):
+                lines.append(f"    contraction order: {list(t.path)}")
+        for what in self.materialized:
+            lines.append(f"materialized: {what}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"<Plan {self.num_terms} terms, {self.flops:,} FLOPs, "
+                f"peak ~{format_bytes(self.peak_bytes)}>")
+
+
+def _coeff(c) -> str:
+    return "" if c == 1 else f"{c!r} * "

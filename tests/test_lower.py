@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import lazyein as le
-from lazyein.lower import MAX_PRODUCTS, Lowering
+from lazyein import lower, sop
+from lazyein.lower import MANY_FACTORS, MAX_PRODUCTS, Lowering
 
 rng = np.random.default_rng(7)
 
@@ -176,3 +177,35 @@ def test_boolean_sums_are_logical_or_even_when_used_in_arithmetic(make):
     want = np.asarray(make(NUMPY_TWIN, x, y, m))
     got = make(le, x, y, m).compute()
     assert got.dtype == want.dtype and np.array_equal(got, want), (got, want)
+
+
+def test_a_left_deep_sum_is_merged_once_not_at_every_add(monkeypatch):
+    merged = []
+
+    def counting(terms):
+        merged.append(len(terms))
+        return sop.merge_terms(terms)
+
+    monkeypatch.setattr(lower, "merge_terms", counting)
+    xs = [le.lazy(rng.normal(size=3)) for _ in range(500)]
+    t = xs[0]
+    for k, x in enumerate(xs[1:]):
+        t = t + x if k % 2 else t - 0.5 * x
+    terms = Lowering(shared={t.node}).lower(t.node)
+    assert len(terms) == 500
+    assert merged == [500]  # the sums and scalings below the root are lowered with it
+
+
+def test_a_long_product_is_computed_a_part_at_a_time_and_explained():
+    ms = [rng.normal(size=(3, 3)) / 3 for _ in range(MANY_FACTORS + 2)]
+    short, long_, want = le.lazy(ms[0]), le.lazy(ms[0]), ms[0]
+    for m in ms[1:MANY_FACTORS]:
+        short = short @ m
+    for m in ms[1:]:
+        long_, want = long_ @ m, want @ m
+    assert short.explain().materialized == ()  # a short chain is one product, as it was
+    plan = long_.explain()
+    assert [m.split(":")[1] for m in plan.materialized] == [
+        f" a product of {MANY_FACTORS} factors used by an einsum"]
+    np.testing.assert_allclose(long_.compute(), want)
+
