@@ -14,7 +14,7 @@ from .backends.base import Backend, Layout, c_layout
 from .backends.numpy import NUMPY
 from .execute import run_steps
 from .ir import Node, Op, toposort
-from .lower import Lowering
+from .lower import NESTING, Lowering
 from .printing import describe_op, letters
 from .sop import Term, axis_labels, chunk_groups, restrict, term_labels
 from .steps import (
@@ -128,40 +128,18 @@ class _Builder:
         names it in the report."""
         if (hit := self.evaluated.get(node)) is not None:
             return hit
-        if self.depth >= _NESTING:
+        if self.depth >= NESTING:
             # a chain of computed nodes (10,000 products, each computed first) would recurse
             # as deep: from here on, what `node` needs is computed first, deepest first
-            for source, source_why in self.computed_sources(node):
-                self.evaluate(source, source_why)
+            for source, factor in self.lowering.dependencies(
+                    node, lambda n: n in self.evaluated or n in self.slot):
+                self.evaluate(source, self.lowering.why_dense.get(
+                    source, "it has no strided view") if factor else None)
         self.depth += 1
         try:
             return self.evaluate_now(node, why, into)
         finally:
             self.depth -= 1
-
-    def computed_sources(self, node: Node) -> list[tuple[Node, str | None]]:
-        """The computed nodes that evaluating `node` evaluates (not `node`), each after
-        those it needs, with why each is computed, found without recursion."""
-        order, seen, stack = [], set(), [(node, None, False)]
-        while stack:
-            n, why, expanded = stack.pop()
-            if expanded:
-                order.append((n, why))
-            elif n not in seen:
-                seen.add(n)
-                stack.append((n, why, True))
-                stack.extend((s, w) + (False,) for s, w in reversed(self.needs(n))
-                             if s not in seen and s not in self.evaluated)
-        return order[:-1]
-
-    def needs(self, node: Node) -> list[tuple[Node, str | None]]:
-        """The computed nodes `evaluate_now(node)` evaluates, with the `why` it gives each."""
-        terms = self.lowering.lower(node)
-        if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
-            return [] if node.src[0].op is Op.LEAF else [(node.src[0], None)]
-        return [(f.source, self.lowering.why_dense.get(f.source, "it has no strided view"))
-                for t in terms for f in t.factors
-                if f.source.op is not Op.LEAF and f.source not in self.slot]
 
     def evaluate_now(self, node: Node, why: str | None, into: str | None) -> int:
         into = into or f"computed {describe_op(node)} {list(node.shape)}"
@@ -175,7 +153,7 @@ class _Builder:
             ranks, whole = self.slicing.get((node, k), ((), False))
             sliced.append(term_blocks(t, node.shape, ranks, self.paths))
             whole_order.append(whole)
-        if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
+        if self.lowering.reshaped_whole(node, terms):
             # no split or merge of labels expresses this reshape: numpy's reshape of the
             # computed operand (or of the input itself), a view where the strides allow
             child = node.src[0]
@@ -396,8 +374,6 @@ _GEMM_FLOPS_PER_SECOND = 4e10
 _BANDWIDTH = 8e9
 _STEP_SECONDS = 3e-6
 
-# `evaluate` calls nested this deep compute what the node needs first, without recursion
-_NESTING = 32
 
 
 def _contract_seconds(step: Contract, flops: int) -> float:

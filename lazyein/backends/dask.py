@@ -34,7 +34,7 @@ from ..caches import register_cache
 from ..errors import MemoryBudgetError
 from ..execute import run_steps
 from ..ir import Leaf, Node, Op, toposort
-from ..lower import Lowering
+from ..lower import NESTING, Lowering
 from ..plan import compile_term, contraction_path, term_blocks
 from ..printing import describe_op, format_bytes
 from ..sop import Axis, Factor, Sub, Term, axis_labels, restrict, term_labels
@@ -156,6 +156,7 @@ class _Graph:
             math.prod(map(len, n.arg.dask.chunks)) for n in nodes
             if n.op is Op.LEAF and n.arg.dask is not None)
         self.count = itertools.count()
+        self.depth = 0  # how many `value` calls are under way, one inside the other
 
     def array(self, root: Node) -> da.Array:
         self.value(root)
@@ -165,13 +166,25 @@ class _Graph:
         """How tasks read `node`'s value; the dask array it is, where it is one already."""
         if (hit := self.values.get(node)) is not None:
             return hit
+        if self.depth >= NESTING:  # a long chain of computed nodes: its deepest first
+            for source, _ in self.lowering.dependencies(node, self.values.__contains__):
+                self.value(source)
+        self.depth += 1
+        try:
+            hit = self.values[node] = self.made(node)
+        finally:
+            self.depth -= 1
+        return hit
+
+    def made(self, node: Node) -> tuple[_Source, da.Array | None]:
+        """`value` of `node`, made now."""
         if node.op is Op.LEAF:
             hit = self.leaf(node.arg)
         elif (whole := self.whole(node)) is not None:
             hit = (whole, None)
         else:
             terms = self.lowering.lower(node)
-            if node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors):
+            if self.lowering.reshaped_whole(node, terms):
                 # no split or merge of labels expresses this reshape: dask's own
                 self.value(node.src[0])
                 array = _dask_reshape(self.as_dask(node.src[0]), node.shape, self.budget)
@@ -179,7 +192,6 @@ class _Graph:
                 hit = (_Source.of(array), array)
             else:
                 hit = (self.sum_of(node, terms), None)
-        self.values[node] = hit
         return hit
 
     def whole(self, node: Node) -> _Source | None:
