@@ -238,6 +238,18 @@ def compute_or_required(t, budget):
         return t.compute(scheduler="sync", max_bytes=error.required_bytes)
 
 
+def test_a_long_chain_of_computed_products_needs_no_recursion():
+    """1,500 products, each computed first, over a chunked dask input: the graph is made in
+    dependency order, not by one nested call per product (past the recursion limit)."""
+    rng = np.random.default_rng(3)
+    ms = [np.linalg.qr(rng.standard_normal((4, 4)))[0] for _ in range(1500)]
+    x = rng.standard_normal((4, 4))
+    t, want = le.lazy(da.from_array(x, chunks=(2, 4))), x
+    for m in ms:
+        t, want = t @ m, want @ m
+    np.testing.assert_allclose(t.compute(scheduler="sync"), want, atol=1e-10)
+
+
 def test_unknown_shape_is_refused():
     x = chunked(np.arange(10.0) - 5, 3)
     with pytest.raises(le.ShapeError, match="unknown shape"):
