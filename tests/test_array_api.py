@@ -171,3 +171,24 @@ def test_a_diagonal_and_a_region_are_gathered_and_scattered_exactly():
     _check(t.compute(), want, 10.0, 1e-12)
     chunked = t.compute(max_bytes=t.explain().peak_bytes // 2 + 2048)
     _check(chunked, want, 10.0, 1e-12)
+
+
+def test_torch_tensors_run_in_torch():
+    """torch (when installed) through array-api-compat: nothing in lazyein is specific to
+    it. The conv operator's window is gathered; results are tensors on the inputs' device."""
+    torch = pytest.importorskip("torch")
+    W, x = rng.normal(size=(5, 12)), rng.normal(size=(4 * 12, 3))
+    t = le.kron(le.eye(4), torch.tensor(W)) @ torch.tensor(x)
+    got = t.compute()
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64
+    np.testing.assert_allclose(got.numpy(), np.kron(np.eye(4), W) @ x, atol=1e-12)
+    image, K = rng.normal(size=(6, 6)), rng.normal(size=(3, 3))
+    Kt = torch.tensor(K)  # one leaf, padded 16 ways: one window
+    W_K = le.stack([le.stack([le.pad(Kt, ((i, 3 - i), (j, 3 - j)))
+                              for j in range(4)]) for i in range(4)])
+    conv = le.tensordot(W_K, torch.tensor(image), 2)
+    want = np.einsum("ijxy,xy->ij", np.lib.stride_tricks.sliding_window_view(image, (3, 3)), K)
+    np.testing.assert_allclose(conv.compute().numpy(), want, atol=1e-12)
+    assert "gathered into a copy (torch has no strided views)" in str(conv.explain())
+    with pytest.raises(TypeError, match="two libraries"):
+        le.lazy(torch.tensor(W)) + W
