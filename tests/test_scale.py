@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lazyein as le
-from lazyein import testing
+import strategies
 from lazyein.ops.einsum import MAX_FACTORS
 
 rng = np.random.default_rng(11)
@@ -207,7 +207,7 @@ _STEPS = {
 }
 
 
-@settings(max_examples=3, **testing.deterministic(shrink=False))
+@settings(max_examples=3, **strategies.deterministic(shrink=False))
 @given(st.lists(st.sampled_from(sorted(_STEPS)), min_size=DEPTH // 2, max_size=DEPTH // 2))
 def test_deep_random_chains_match_numpy(steps):
     t, want = le.lazy(np.eye(3)), np.eye(3)
