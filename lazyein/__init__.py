@@ -1,5 +1,6 @@
 """lazyein: lazy tensor expressions, expanded, de-structured and contracted within a budget."""
 
+from . import ops  # noqa: F401 (registers every op's definition; api.py imports it too)
 from .api import (
                   LazyTensor,
                   add,

@@ -12,6 +12,7 @@ from . import caches, runtime
 from .backends.numpy import template
 from .errors import ShapeError, SubscriptError
 from .ir import Leaf, Node, Op
+from .ops import AddArgs, ConcatArgs, EinsumArgs, EyeArgs, PadArgs, ReshapeArgs, ScaleArgs
 from .plan import Plan
 from .printing import describe_op
 from .subscripts import parse_einsum, split_interleaved
@@ -201,8 +202,8 @@ class LazyTensor:
         kept = [i for i in range(self.ndim) if i not in axes]
         node = _einsum_node(_cast_for_sum(self.node), [list(range(self.ndim))], kept)
         if keepdims:
-            node = Node(Op.RESHAPE, (node,), tuple(1 if i in axes else d
-                                                   for i, d in enumerate(self.shape)))
+            node = Node(Op.RESHAPE, (node,), ReshapeArgs(tuple(1 if i in axes else d
+                                                               for i, d in enumerate(self.shape))))
         return LazyTensor(node)
 
 
@@ -237,7 +238,7 @@ def eye(N, M=None, k=0, dtype=float) -> LazyTensor:
     k = as_int(k, "k")
     dtype = np.dtype(dtype)
     check_numeric(dtype)
-    return LazyTensor(Node(Op.EYE, arg=(n, m, k, dtype)))
+    return LazyTensor(Node(Op.EYE, arg=EyeArgs(n, m, k, dtype)))
 
 
 # -- einsum -------------------------------------------------------------------------------
@@ -276,11 +277,11 @@ def _einsum_node(nodes, inputs, output) -> Node:
     if isinstance(nodes, Node):
         nodes = [nodes]
         if tuple(inputs[0]) == tuple(range(len(inputs[0]))):  # numbered already
-            return Node(Op.EINSUM, (nodes[0],), ((tuple(inputs[0]),), tuple(output)))
+            return Node(Op.EINSUM, (nodes[0],), EinsumArgs((tuple(inputs[0]),), tuple(output)))
     names: dict[int, int] = {}
     inputs = tuple(tuple(names.setdefault(ix, len(names)) for ix in labels) for labels in inputs)
     output = tuple(names[ix] for ix in output)
-    return Node(Op.EINSUM, tuple(nodes), (inputs, output))
+    return Node(Op.EINSUM, tuple(nodes), EinsumArgs(inputs, output))
 
 
 # -- elementwise ----------------------------------------------------------------------------
@@ -292,7 +293,7 @@ def add(a, b) -> LazyTensor:
     if x.shape != y.shape or x.dtype != y.dtype or weak:  # else nothing can fail
         broadcast("add", x.shape, y.shape)
         _probe(np.add, x, y)
-    return LazyTensor(Node(Op.ADD, (x, y)))
+    return LazyTensor(Node(Op.ADD, (x, y), AddArgs()))
 
 
 def subtract(a, b) -> LazyTensor:
@@ -304,7 +305,7 @@ def subtract(a, b) -> LazyTensor:
     broadcast("subtract", x.shape, y.shape)
     # -y in the difference's own dtype: uint8 - True stays uint8, float32 - 2 float32
     dtype = _probe(np.subtract, x, y)
-    return LazyTensor(Node(Op.ADD, (x, Node(Op.SCALE, (y,), (-1, dtype)))))
+    return LazyTensor(Node(Op.ADD, (x, Node(Op.SCALE, (y,), ScaleArgs(-1, dtype))), AddArgs()))
 
 
 def multiply(a, b) -> LazyTensor:
@@ -333,7 +334,8 @@ def _probe(ufunc, x: Node, y: Node) -> np.dtype:
 def _negate(node: Node) -> Node:
     if node.dtype == bool:
         raise TypeError("the numpy boolean negative, the `-` operator, is not supported")
-    return Node(Op.SCALE, (node,), (-1, node.dtype))  # -x keeps x's dtype, unsigned included
+    # -x keeps x's dtype, unsigned included
+    return Node(Op.SCALE, (node,), ScaleArgs(-1, node.dtype))
 
 
 def _scale(node: Node, scalar, ufunc, scalar_first=False) -> Node:
@@ -349,7 +351,7 @@ def _scale(node: Node, scalar, ufunc, scalar_first=False) -> Node:
         coeff = value if ufunc is np.multiply else np.true_divide(1.0, value).item()
     if isinstance(coeff, bool):
         coeff = int(coeff)
-    return Node(Op.SCALE, (node,), (coeff, dtype))
+    return Node(Op.SCALE, (node,), ScaleArgs(coeff, dtype))
 
 
 # -- products -----------------------------------------------------------------------------
@@ -439,7 +441,7 @@ def kron(a, b) -> LazyTensor:
     xl, yl = tuple(range(n)), tuple(range(n, 2 * n))
     product = _einsum_node([x, y], [xl, yl], [ix for pair in zip(xl, yl) for ix in pair])
     return LazyTensor(Node(Op.RESHAPE, (product,),
-                           tuple(p * q for p, q in zip(x.shape, y.shape))))
+                           ReshapeArgs(tuple(p * q for p, q in zip(x.shape, y.shape)))))
 
 
 # -- structure ----------------------------------------------------------------------------
@@ -502,7 +504,7 @@ def reshape(a, shape) -> LazyTensor:
         raise ShapeError(f"cannot reshape array of size {x.size} (shape {x.shape}) into shape "
                          f"{tuple(dims)}")
     dims = tuple(dims)
-    return LazyTensor(x if dims == x.shape else Node(Op.RESHAPE, (x,), dims))
+    return LazyTensor(x if dims == x.shape else Node(Op.RESHAPE, (x,), ReshapeArgs(dims)))
 
 
 def pad(a, pad_width, mode="constant", constant_values=0) -> LazyTensor:
@@ -523,14 +525,15 @@ def pad(a, pad_width, mode="constant", constant_values=0) -> LazyTensor:
         values = per_axis_pairs(constant_values, n, "constant_values", integer=False)
         with np.errstate(all="ignore"):  # cast as np.pad casts: 0.5 pads an int array with 0
             constants = tuple(tuple(_cast_constant(v, x.dtype) for v in pair) for pair in values)
-    return LazyTensor(Node(Op.PAD, (x,), (widths, constants)))
+    return LazyTensor(Node(Op.PAD, (x,), PadArgs(widths, constants)))
 
 
 def concatenate(arrays, axis=0) -> LazyTensor:
     """``np.concatenate``; ``axis=None`` flattens first."""
     nodes = _node_list(arrays, "concatenate")
     if axis is None:
-        nodes = [n if len(n.shape) == 1 else Node(Op.RESHAPE, (n,), (n.size,)) for n in nodes]
+        nodes = [n if len(n.shape) == 1 else Node(Op.RESHAPE, (n,), ReshapeArgs((n.size,)))
+                 for n in nodes]
         axis = 0
     first = nodes[0].shape
     if not first:
@@ -543,7 +546,7 @@ def concatenate(arrays, axis=0) -> LazyTensor:
                              f"match array 0's {first} outside axis {axis}")
     if len(nodes) == 1:
         return LazyTensor(nodes[0])
-    return LazyTensor(Node(Op.CONCAT, tuple(nodes), axis))
+    return LazyTensor(Node(Op.CONCAT, tuple(nodes), ConcatArgs(axis)))
 
 
 def stack(arrays, axis=0) -> LazyTensor:
@@ -556,7 +559,8 @@ def stack(arrays, axis=0) -> LazyTensor:
                              f"{shape}, array {i} has {n.shape}")
     axis = as_axis(axis, len(shape) + 1, "stack")
     expanded = shape[:axis] + (1,) + shape[axis:]
-    return concatenate([LazyTensor(Node(Op.RESHAPE, (n,), expanded)) for n in nodes], axis)
+    return concatenate([LazyTensor(Node(Op.RESHAPE, (n,), ReshapeArgs(expanded)))
+                        for n in nodes], axis)
 
 
 def diagonal(a, offset=0, axis1=0, axis2=1) -> LazyTensor:
@@ -715,7 +719,7 @@ def _node_list(arrays, where) -> list[Node]:
 def _prepend_ones(node: Node, n: int) -> Node:
     if len(node.shape) == n:
         return node
-    return Node(Op.RESHAPE, (node,), (1,) * (n - len(node.shape)) + node.shape)
+    return Node(Op.RESHAPE, (node,), ReshapeArgs((1,) * (n - len(node.shape)) + node.shape))
 
 
 def _cast_for_sum(node: Node) -> list[Node]:

@@ -1,4 +1,5 @@
-"""The expression DAG: one interned, immutable node type and its shape and dtype rules."""
+"""The expression DAG: the Op enum and one interned, immutable node type (each op's rules are
+in lazyein/ops/)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Op", "Node", "Leaf", "toposort", "promotable"]
+__all__ = ["Op", "Node", "Leaf", "toposort", "promotable", "definition"]
 
 
 class Op(enum.Enum):
-    LEAF = "leaf"        # arg: Leaf
-    EYE = "eye"          # arg: (N, M, k, dtype)
-    EINSUM = "einsum"    # arg: (inputs, output), labels as small ints, size-1 axes broadcast
-    ADD = "add"          # src: (a, b), numpy broadcasting
-    SCALE = "scale"      # arg: (coefficient, result dtype): numpy's promotion decided in api
-    RESHAPE = "reshape"  # arg: new shape
-    PAD = "pad"          # arg: (((before, after), ...), ((c_before, c_after), ...)) per axis
-    CONCAT = "concat"    # arg: axis
+    """The primitives; each is defined (arguments, rules) in its module of lazyein/ops/."""
+
+    LEAF = "leaf"        # ops/leaf.py, arg: Leaf
+    EYE = "eye"          # ops/eye.py, arg: EyeArgs(n, m, k, dtype)
+    EINSUM = "einsum"    # ops/einsum.py, arg: EinsumArgs(inputs, output)
+    ADD = "add"          # ops/add.py, arg: AddArgs(), numpy broadcasting
+    SCALE = "scale"      # ops/scale.py, arg: ScaleArgs(coeff, dtype)
+    RESHAPE = "reshape"  # ops/reshape.py, arg: ReshapeArgs(shape)
+    PAD = "pad"          # ops/pad.py, arg: PadArgs(widths, constants)
+    CONCAT = "concat"    # ops/concat.py, arg: ConcatArgs(axis)
 
 
 class Leaf:
@@ -75,7 +78,9 @@ class _Interned(type):
     _cache: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
     def __call__(cls, op, src=(), arg=None):
-        key = (op, src, arg)  # children are interned, so hashing src hashes their ids
+        # children are interned, so hashing src hashes their ids; args are NamedTuples,
+        # equal to plain tuples of their fields, so the op (in the key) tells them apart
+        key = (op, src, arg)
         if (hit := cls._cache.get(key)) is None:
             hit = cls._cache[key] = super().__call__(op, src, arg)
         return hit
@@ -94,7 +99,10 @@ class Node(metaclass=_Interned):
     library: str | None = field(init=False)
 
     def __post_init__(self):  # a badly shaped node cannot exist
-        shape, dtype = _RULES[self.op](self.src, self.arg)
+        rules = definition(self.op)
+        assert isinstance(self.arg, rules.args), \
+            f"{self.op} takes a {rules.args.__name__} as its arg, not {self.arg!r}"
+        shape, dtype = rules.abstract(self.src, self.arg)
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "dtype", np.dtype(dtype))
         object.__setattr__(self, "library", self.arg.library if self.op is Op.LEAF
@@ -132,10 +140,6 @@ def _library(src) -> str | None:
     return found
 
 
-def _weak(node: Node) -> bool:
-    return node.op is Op.LEAF and node.arg.weak
-
-
 def promotable(node: Node):
     """What numpy's promotion should see for `node`: a weak Python scalar, or a dtype."""
     if node.op is Op.LEAF and node.arg.weak:
@@ -143,67 +147,18 @@ def promotable(node: Node):
     return node.dtype
 
 
-def _leaf(src, leaf):
-    return leaf.array.shape, leaf.array.dtype
+_get_op = None  # lazyein.ops.get_op, found when first needed: the op modules import this one
 
 
-def _eye(src, arg):
-    n, m, _, dtype = arg
-    return (n, m), dtype
+def definition(op):
+    """`op`'s definition (an `ops.OpDef`): its argument type, shape and dtype rule, lowering
+    rule, and how it prints and draws."""
+    global _get_op
+    if _get_op is None:
+        from .ops import get_op
 
-
-def _einsum(src, arg):
-    inputs, output = arg
-    if len(src) == 1 and len(inputs[0]) == len(src[0].shape) == len(output) \
-            and sorted(inputs[0]) == sorted(output) == list(range(len(output))):
-        return tuple(src[0].shape[inputs[0].index(ix)] for ix in output), src[0].dtype
-    sizes = {}
-    for node, labels in zip(src, inputs):
-        assert len(labels) == len(node.shape), (labels, node.shape)
-        for ix, d in zip(labels, node.shape):
-            if sizes.get(ix, 1) == 1:
-                sizes[ix] = d
-            assert d in (1, sizes[ix]), f"label {ix} sizes {d} and {sizes[ix]}"
-    if len(src) == 1:  # a transposition, a trace, a sum: the operand's own dtype
-        dtype = src[0].dtype
-    else:
-        dtype = np.result_type(*(promotable(s) for s in src)) if src else np.float64
-    return tuple(sizes[ix] for ix in output), dtype
-
-
-def _add(src, arg):
-    a, b = src
-    if a.shape == b.shape and a.dtype == b.dtype and not _weak(a) and not _weak(b):
-        return a.shape, a.dtype  # the common case, without numpy's machinery
-    shape = tuple(np.broadcast_shapes(a.shape, b.shape))
-    return shape, np.result_type(promotable(a), promotable(b))
-
-
-def _scale(src, arg):
-    (a,) = src
-    return a.shape, arg[1]
-
-
-def _reshape(src, shape):
-    (a,) = src
-    assert math.prod(shape) == a.size, (a.shape, shape)
-    return shape, a.dtype
-
-
-def _pad(src, arg):
-    (a,) = src
-    widths, _ = arg
-    return tuple(d + lo + hi for d, (lo, hi) in zip(a.shape, widths)), a.dtype
-
-
-def _concat(src, axis):
-    first = src[0].shape
-    shape = first[:axis] + (sum(s.shape[axis] for s in src),) + first[axis + 1:]
-    return shape, np.result_type(*(promotable(s) for s in src))
-
-
-_RULES = {Op.LEAF: _leaf, Op.EYE: _eye, Op.EINSUM: _einsum, Op.ADD: _add, Op.SCALE: _scale,
-          Op.RESHAPE: _reshape, Op.PAD: _pad, Op.CONCAT: _concat}
+        _get_op = get_op
+    return _get_op(op)
 
 
 def toposort(*roots: Node) -> list[Node]:

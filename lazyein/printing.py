@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .ir import Node, Op, toposort
+from .ir import Node, Op, definition, toposort
 
 __all__ = ["pformat", "describe_op", "letters", "format_bytes"]
 
@@ -27,30 +27,9 @@ def format_bytes(n: float) -> str:
 
 
 def describe_op(node: Node) -> str:
-    """A short readable name of `node`'s operation and arguments."""
-    match node.op:
-        case Op.LEAF:
-            return "input" if node.arg.name is None else f"input {node.arg.name!r}"
-        case Op.EYE:
-            n, m, k, _ = node.arg
-            return f"eye[{n},{m},k={k}]"
-        case Op.EINSUM:
-            inputs, output = node.arg
-            return f"einsum[{','.join(letters(ix) for ix in inputs)}->{letters(output)}]"
-        case Op.ADD:
-            return "add"
-        case Op.SCALE:
-            return f"scale[{node.arg[0]!r}]"
-        case Op.RESHAPE:
-            return f"reshape[{','.join(map(str, node.arg))}]"
-        case Op.PAD:
-            widths, constants = node.arg
-            values = {c for pair in constants for c in pair}
-            shown = repr(values.pop()) if len(values) == 1 else repr(constants)
-            return f"pad[{' '.join(f'{lo}:{hi}' for lo, hi in widths)}, {shown}]"
-        case Op.CONCAT:
-            return f"concat[axis={node.arg}]"
-    raise AssertionError(node.op)
+    """A short readable name of `node`'s operation and arguments, as its op defines it
+    (`ops.OpDef.describe`; by default its name and its args' fields)."""
+    return definition(node.op).describe(node)
 
 
 def _type(node: Node) -> str:
@@ -62,8 +41,9 @@ def pformat(root: Node) -> str:
 
     >>> import numpy as np
     >>> from lazyein.ir import Leaf
+    >>> from lazyein.ops import AddArgs
     >>> a = Node(Op.LEAF, arg=Leaf(np.ones((2, 3)), "A"))
-    >>> print(pformat(Node(Op.ADD, (a, a))))
+    >>> print(pformat(Node(Op.ADD, (a, a), AddArgs())))
     { lambda A:float64[2,3] .
       let a:float64[2,3] = add A A
       in a }

@@ -49,7 +49,7 @@ def combine(node: Node, terms: list[Term], fresh) -> Term | None:
 def _letter_sizes(node: Node) -> dict[int, int]:
     """Each einsum letter's length (a length-1 axis broadcasts against a longer one)."""
     letter_size: dict[int, int] = {}
-    for labels, src in zip(node.arg[0], node.src):
+    for labels, src in zip(node.arg.inputs, node.src):
         for ix, d in zip(labels, src.shape):
             letter_size[ix] = max(letter_size.get(ix, 1), d)
     return letter_size
@@ -71,7 +71,7 @@ def _split_across_a_merge(node: Node, terms: list[Term], letter_size, fresh):
     """The first operand term that `_split_across_merges` splits, as ``(operand, term
     split)``; None if there is none."""
     occurrences = defaultdict(list)
-    for i, (t, labels, src) in enumerate(zip(terms, node.arg[0], node.src)):
+    for i, (t, labels, src) in enumerate(zip(terms, node.arg.inputs, node.src)):
         for ax, letter, d in zip(t.out, labels, src.shape):
             if d != 1:
                 occurrences[letter].append((i, ax))
@@ -117,7 +117,7 @@ class _Product:
         broadcasts and ties nothing, and a single index (a stacked slice) pins the letter
         there, as a label of size 1."""
         occurrences = defaultdict(list)
-        for i, (t, labels, src) in enumerate(zip(self.terms, self.node.arg[0], self.node.src)):
+        for i, (t, labels, src) in enumerate(zip(self.terms, self.node.arg.inputs, self.node.src)):
             for ax, letter, d in zip(t.out, labels, src.shape):
                 if d == 1:
                     continue
@@ -242,7 +242,7 @@ class _Product:
         """The einsum's output axes: a letter's window, or its parts (where its merged axes
         start), or where every operand broadcasts it, a fresh label of its own."""
         out = []
-        for letter in self.node.arg[1]:
+        for letter in self.node.arg.output:
             n = self.letter_size[letter]
             parts = self.parts_of.get(letter)
             if n == 1:
@@ -266,7 +266,7 @@ class _Product:
         used |= {s.label for ax in term.out for s in ax.subs}
         summed = {u for u, _ in moved.values()}
         summed |= {_moved_sub(s, moved).label for letter, win in self.windows.items()
-                   if letter not in self.node.arg[1] for s in win.subs}
+                   if letter not in self.node.arg.output for s in win.subs}
         coeff = term.coeff * math.prod(self.sizes[u] for u in summed - used)
         return term._replace(coeff=coeff, sizes={ix: self.sizes[ix] for ix in used})
 

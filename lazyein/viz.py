@@ -12,7 +12,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import LazyeinError
-from .ir import Node, Op, toposort
+from .ir import Node, Op, definition, toposort
 from .printing import format_bytes, letters
 from .steps import Accumulate, ChunkLoop, Contract, Reshape, View, Zeros
 
@@ -99,10 +99,10 @@ def expression_graph(node: Node) -> nx.MultiDiGraph:
     # operands enter in order, left to right
     graph.graph.update(_DEFAULTS, graph=_DEFAULTS["graph"] | {"ordering": "in"})
     for n in order:
-        title, details, style = _describe(n, leaves, root=n is node)
+        title, details, style, operands = _describe(n, leaves, root=n is node)
         graph.add_node(ids[n], label=_label(title, *details), **style)
-        for k, s in enumerate(n.src):
-            graph.add_edge(ids[s], ids[n], label=_plain(_operand(n, k)))
+        for s, operand in zip(n.src, operands, strict=True):
+            graph.add_edge(ids[s], ids[n], label=_plain(operand))
     return graph
 
 
@@ -121,70 +121,34 @@ def expression_dot(node: Node) -> str:
     return _to_dot(expression_graph(node))
 
 
-def _operand(node: Node, k: int) -> str:
-    """How edge `k` into `node` is shown: its position, and its subscripts for an einsum."""
-    if node.op is Op.EINSUM:
-        subscripts = letters(node.arg[0][k])
-        return f"{k}: {subscripts}" if len(node.src) > 1 else subscripts
-    return str(k) if len(node.src) > 1 else ""
-
-
-def _describe(node: Node, leaves: dict[Node, int], root: bool) -> tuple[str, list, dict]:
-    """(title, detail lines, style) of `node`'s vertex; `leaves` numbers the inputs as the
-    plan does. Only the `root` is always built."""
+def _describe(node: Node, leaves: dict[Node, int], root: bool) -> tuple[str, list, dict, list]:
+    """(title, detail lines, style, edge labels) of `node`'s vertex, as its op draws it
+    (`ops.OpDef.draw`); `leaves` numbers the inputs as the plan does. Only the `root` is
+    always built."""
+    drawing = definition(node.op).draw(node)
+    operands = drawing.operands
+    if operands is None:  # positions, where there is more than one
+        operands = [str(k) if len(node.src) > 1 else "" for k in range(len(node.src))]
     size = format_bytes(node.size * node.dtype.itemsize)
     kind = _type(node.shape, node.dtype)
-    match node.op:
-        case Op.LEAF if node.arg.weak:
-            return repr(node.arg.array.item()), ["Python scalar"], _INPUT
-        case Op.LEAF:  # unnamed (or named "") as the plan and the printer call them
-            return node.arg.name or f"input {leaves[node]}", [kind, size], _INPUT
-        case Op.EYE:
-            n, m, k, _ = node.arg
-            return f"eye N={n} M={m} k={k}", [kind, "index arithmetic, never built"], \
-                _STRUCTURED
-        case Op.EINSUM:
-            inputs, output = node.arg
-            title = f"einsum {','.join(letters(ix) for ix in inputs)}->{letters(output)}"
-        case Op.ADD:
-            title = "+"
-        case Op.SCALE:
-            title = f"× {node.arg[0]!r}"
-        case Op.RESHAPE:
-            title = "kron: reshape" if _is_kron(node) else "reshape"
-        case Op.PAD:
-            widths, constants = node.arg
-            values = {c for pair in constants for c in pair}
-            title = "pad " + ", ".join(f"{lo}:{hi}" for lo, hi in widths)
-            if values != {0}:
-                title += f" with {values.pop()!r}" if len(values) == 1 else f" with {constants}"
-        case Op.CONCAT:
-            title = f"{'stack' if _is_stack(node) else 'concat'} axis={node.arg}"
+    match drawing.kind:
+        case "input":
+            details, style = [kind, size], _INPUT
+        case "structured":
+            details, style = [kind, "index arithmetic, never built"], _STRUCTURED
+        case "operation" if root:
+            details, style = [kind, f"{size}, the result"], _OPERATION | _RESULT
+        case "operation":
+            details, style = [kind, f"{size} if built"], _OPERATION
         case _:
-            raise AssertionError(node.op)
-    if root:
-        return title, [kind, f"{size}, the result"], _OPERATION | _RESULT
-    return title, [kind, f"{size} if built"], _OPERATION
-
-
-def _is_kron(node: Node) -> bool:
-    """Is `node` the reshape that `le.kron` puts over an interleaved outer product?"""
-    (product,) = node.src
-    if product.op is not Op.EINSUM or len(product.src) != 2:
-        return False
-    (xl, yl), output = product.arg
-    interleaved = tuple(ix for pair in zip(xl, yl) for ix in pair)
-    return (len(xl) == len(yl) == len(node.shape) and tuple(output) == interleaved
-            and len(set(interleaved)) == len(interleaved)
-            and node.shape == tuple(p * q for p, q in zip(product.shape[::2],
-                                                          product.shape[1::2])))
-
-
-def _is_stack(node: Node) -> bool:
-    """Is `node` the concatenation `le.stack` makes: of operands given a new axis there?"""
-    axis = node.arg
-    return all(s.op is Op.RESHAPE and s.shape[axis] == 1
-               and s.shape[:axis] + s.shape[axis + 1:] == s.src[0].shape for s in node.src)
+            raise AssertionError(drawing)
+    if drawing.details is not None:
+        details = list(drawing.details)
+    title = drawing.title
+    if title is None:  # an unnamed input, numbered
+        assert drawing.kind == "input", (node.op, drawing)
+        title = f"input {leaves[node]}"
+    return title, details, style, operands
 
 
 # -- the plan ---------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import pytest
 
 import lazyein as le
 from lazyein import lower, sop
-from lazyein.lower import MANY_FACTORS, MAX_PRODUCTS, Lowering
+from lazyein.lower import Lowering
+from lazyein.ops.einsum import MANY_FACTORS, MAX_PRODUCTS
 
 rng = np.random.default_rng(7)
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lazyein.ir import Leaf, Node, Op
+from lazyein.ops import EinsumArgs, EyeArgs
 from lazyein.product import NeedsDense, combine
 from lazyein.sop import Axis, Factor, Sub, Term, full_axis
 
@@ -23,7 +24,7 @@ def _counter(start=100):
 
 
 def _matmul(a, b):
-    return Node(Op.EINSUM, (a, b), (((0, 1), (1, 2)), (0, 2)))
+    return Node(Op.EINSUM, (a, b), EinsumArgs(((0, 1), (1, 2)), (0, 2)))
 
 
 def test_a_matrix_product_ties_the_inner_letter_and_sums_it():
@@ -38,8 +39,9 @@ def test_a_matrix_product_ties_the_inner_letter_and_sums_it():
 
 def test_offset_diagonals_that_never_meet_are_an_exact_zero():
     # einsum('ab,ab->a', eye(3, k=1), eye(3, k=-1)): b = a + 1 and b = a - 1 at once
-    eye_up, eye_down = Node(Op.EYE, arg=(3, 3, 1, float)), Node(Op.EYE, arg=(3, 3, -1, float))
-    node = Node(Op.EINSUM, (eye_up, eye_down), (((0, 1), (0, 1)), (0,)))
+    eye_up = Node(Op.EYE, arg=EyeArgs(3, 3, 1, np.dtype(float)))
+    eye_down = Node(Op.EYE, arg=EyeArgs(3, 3, -1, np.dtype(float)))
+    node = Node(Op.EINSUM, (eye_up, eye_down), EinsumArgs(((0, 1), (0, 1)), (0,)))
     up = Term(1, (), (Axis(0, (Sub(0, 3, 0),)), Axis(0, (Sub(0, 3, 1),))), {0: 2})
     down = Term(1, (), (Axis(0, (Sub(1, 3, 1),)), Axis(0, (Sub(1, 3, 0),))), {1: 2})
     assert combine(node, [up, down], _counter()) is None
@@ -47,8 +49,8 @@ def test_offset_diagonals_that_never_meet_are_an_exact_zero():
 
 def test_a_summed_label_that_indexes_nothing_counts_its_range():
     # sum over i of eye(4)[i, i]: no factor, the coefficient is the trace, 4
-    eye = Node(Op.EYE, arg=(4, 4, 0, float))
-    node = Node(Op.EINSUM, (eye,), (((0, 0),), ()))
+    eye = Node(Op.EYE, arg=EyeArgs(4, 4, 0, np.dtype(float)))
+    node = Node(Op.EINSUM, (eye,), EinsumArgs(((0, 0),), ()))
     term = combine(node, [Term(1, (), (full_axis(0, 4), full_axis(0, 4)), {0: 4})], _counter())
     assert term.factors == () and term.out == () and term.coeff == 4
 

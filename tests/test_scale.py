@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import lazyein as le
 import strategies
-from lazyein.lower import MAX_FACTORS
+from lazyein.ops.einsum import MAX_FACTORS
 
 rng = np.random.default_rng(11)
 

@@ -1,0 +1,26 @@
+"""Every op's definition, one module each: its typed arguments, shape and dtype rule, lowering
+rule, and how it prints and draws (`OpDef`), registered in `DEFINITIONS` as imported here."""
+
+# importing each op's module registers its definition
+from . import add, concat, einsum, eye, leaf, pad, reshape, scale  # noqa: F401
+from .add import AddArgs
+from .base import (
+    DEFINITIONS,
+    Drawing,
+    OpDef,
+    describe_fields,
+    draw_fields,
+    get_op,
+    register_op,
+    show,
+)
+from .concat import ConcatArgs
+from .einsum import EinsumArgs
+from .eye import EyeArgs
+from .pad import PadArgs
+from .reshape import ReshapeArgs
+from .scale import ScaleArgs
+
+__all__ = ["OpDef", "Drawing", "DEFINITIONS", "register_op", "get_op", "describe_fields",
+           "draw_fields", "show",
+           "AddArgs", "ConcatArgs", "EinsumArgs", "EyeArgs", "PadArgs", "ReshapeArgs", "ScaleArgs"]
