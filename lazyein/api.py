@@ -24,6 +24,7 @@ from .validate import (
     broadcast,
     check_libraries,
     check_numeric,
+    check_on_dask,
     check_out,
     check_out_of_library,
     int_sequence,
@@ -108,8 +109,12 @@ class LazyTensor:
         Raises:
             MemoryBudgetError: some task cannot be cut to fit in `max_bytes`.
             ImportError: dask is not installed.
+            TypeError: the expression's arrays are another library's (torch, cupy, ...):
+                dask runs numpy chunks.
         """
-        return runtime.to_dask((self.node,), parse_bytes(max_bytes))[0]
+        roots = (self.node,)
+        check_on_dask(roots, runtime.backend_of(roots))
+        return runtime.to_dask(roots, parse_bytes(max_bytes))[0]
 
     def explain(self, max_bytes=None) -> Plan:
         """The plan `compute` would run within `max_bytes`: terms, contraction orders,
@@ -615,6 +620,8 @@ def _compute(tensors, max_bytes, out, progress, scheduler=None):
     budget = parse_bytes(max_bytes)
     check_libraries(roots)  # le.compute(t, u) of two libraries: an error, as building is
     backend = runtime.backend_of(roots)
+    if scheduler is not None:
+        check_on_dask(roots, backend)
     if out is not None:
         (root,) = roots
         if backend.name == "numpy":

@@ -171,11 +171,14 @@ def _in_library(roots, budget, out, progress, backend):
         if bar is not None:
             cleanup.callback(bar.close)
         run_steps(plan.steps, plan.frees, env, backend, plan, bar and (bar, _chunk_ends(plan)))
-    results = tuple(env[v] for v in plan.outputs)
+    results = [env[v] for v in plan.outputs]
+    for k in range(1, len(results)):  # le.compute(t, t): each result an array of its own
+        if any(results[k] is r for r in results[:k]):
+            results[k] = backend.xp.asarray(results[k], copy=True)
     if out is not None:  # untouched until everything is computed
         out[...] = backend.xp.astype(results[0], out.dtype)
         return (out,)
-    return results
+    return tuple(results)
 
 
 def _has_dask_inputs(root: Node) -> bool:

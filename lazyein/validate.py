@@ -11,8 +11,8 @@ import numpy as np
 from .errors import ShapeError
 
 __all__ = ["SCALARS", "parse_bytes", "check_numeric", "check_out", "check_out_of_library",
-           "check_libraries", "broadcast", "as_int", "as_count", "as_axis", "int_sequence",
-           "normalize_axes", "per_axis_pairs"]
+           "check_libraries", "check_on_dask", "broadcast", "as_int", "as_count", "as_axis",
+           "int_sequence", "normalize_axes", "per_axis_pairs"]
 
 # what the API takes as a scalar (Python numbers, numpy scalars)
 SCALARS = (numbers.Number, np.generic)
@@ -81,6 +81,14 @@ def check_out_of_library(out, root, of_a_library: bool):
     if not np.can_cast(root.dtype, numpy_dtype(out.dtype), "safe"):
         raise TypeError(f"out has dtype {out.dtype}, to which the result's {root.dtype} "
                         "does not cast safely")
+
+
+def check_on_dask(roots, backend):
+    """That `roots` can run on dask, which computes numpy chunks: not another library's."""
+    if backend.name != "numpy":
+        raise TypeError(f"dask runs numpy arrays; this expression's arrays are "
+                        f"{roots[0].library}'s: compute it without a scheduler (it runs in "
+                        f"{roots[0].library}), or convert its inputs to numpy or dask arrays")
 
 
 def check_libraries(roots):

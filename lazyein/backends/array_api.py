@@ -44,11 +44,21 @@ def library_of(array) -> str:
 
 
 def numpy_dtype(dtype) -> np.dtype:
-    """The numpy dtype of the same name as a library's dtype (``torch.float32`` -> float32)."""
+    """The numpy dtype of the same name as a library's dtype (``torch.float32`` -> float32).
+
+    Raises:
+        TypeError: numpy has no dtype of that name (``torch.bfloat16``).
+    """
     try:
         return np.dtype(dtype)
     except TypeError:
-        return np.dtype(str(dtype).rsplit(".", 1)[-1])
+        name = str(dtype).rsplit(".", 1)[-1]
+    try:
+        return np.dtype(name)
+    except TypeError:
+        raise TypeError(f"lazyein computes in numpy's dtypes (bool, int, float, complex of "
+                        f"numpy's sizes); {dtype} has no numpy equivalent: cast the array "
+                        f"first (for example to float32)") from None
 
 
 def _needs_gather(spec: ViewSpec) -> bool:
@@ -98,6 +108,9 @@ class ArrayAPIBackend(NumpyBackend):
 
     def contract_scratch(self, step: Contract, layouts, dtypes) -> int:
         total = super().contract_scratch(step, layouts, dtypes)
+        if step.dtype == bool:  # counted in int64: each operand cast, the count tested
+            cast = sum(math.prod(layout.shape) for layout in layouts)
+            return total + (cast + _result_size(step, layouts)) * _INDEX_BYTES
         itemsize = step.dtype.itemsize
         if not isinstance(step.form, Gemm):  # every operand is cast to the common type
             total += sum(math.prod(layout.shape) * itemsize for layout, dtype in
@@ -245,23 +258,25 @@ class ArrayAPIBackend(NumpyBackend):
             axes = form.axes
 
             def run(env):
-                total = xp.sum(cast(env[args[0]]), axis=axes) if axes else \
+                # the sum in the step's own dtype: the standard's default promotes small
+                # integers to the default one, where numpy's einsum keeps them
+                total = xp.sum(cast(env[args[0]]), axis=axes, dtype=dtype) if axes else \
                     xp.astype(env[args[0]], dtype)
                 env[out] = total != 0 if logical else total
             return run
-        pairwise = _pairwise(xp, form, cast)
+        pairwise = _pairwise(xp, form, dtype)
         sum_a, sum_b = step.presums
         a, b = args
 
         def run(env):
             x, y = cast(env[a]), cast(env[b])
-            total = pairwise(xp.sum(x, axis=sum_a) if sum_a else x,
-                             xp.sum(y, axis=sum_b) if sum_b else y)
+            total = pairwise(xp.sum(x, axis=sum_a, dtype=dtype) if sum_a else x,
+                             xp.sum(y, axis=sum_b, dtype=dtype) if sum_b else y)
             env[out] = total != 0 if logical else total
         return run
 
 
-def _pairwise(xp, form, cast):
+def _pairwise(xp, form, dtype):
     match form:
         case Product((pa, pb), (sa, sb)):
             return lambda a, b: xp.multiply(xp.reshape(xp.permute_dims(a, pa), sa),
@@ -275,7 +290,7 @@ def _pairwise(xp, form, cast):
 
             def dots(a, b):
                 product = a * xp.permute_dims(b, to_a)
-                total = xp.sum(product, axis=summed) if summed else product
+                total = xp.sum(product, axis=summed, dtype=dtype) if summed else product
                 return xp.permute_dims(total, order) if order else total
             return dots
         case Gemm(swap, (pa, pb), (ma, mb), out_shape):
@@ -286,6 +301,19 @@ def _pairwise(xp, form, cast):
                 return xp.reshape(xp.matmul(x, y), out_shape)
             return gemm
     raise AssertionError(form)
+
+
+def _result_size(step: Contract, layouts) -> int:
+    """Elements of the result of `step` (of a product of batched dots: at most its first
+    operand's, which it sums over)."""
+    match step.form:
+        case Sum(_, shape):
+            return math.prod(shape)
+        case Product(_, (sa, sb)):
+            return math.prod(max(a, b) for a, b in zip(sa, sb))
+        case Gemm(out_shape=out_shape):
+            return math.prod(out_shape)
+    return math.prod(layouts[0].shape)
 
 
 def _view_shape(shape, spec: ViewSpec) -> tuple[int, ...]:
