@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from . import caches, runtime
-from .backends.numpy import template
+from .backends.numpy import template, unknown_layout
 from .errors import ShapeError, SubscriptError
 from .ir import Leaf, Node, Op
 from .ops import AddArgs, ConcatArgs, EinsumArgs, EyeArgs, PadArgs, ReshapeArgs, ScaleArgs
@@ -684,7 +684,9 @@ def _leaf(x, name=None) -> Leaf:
         shape = tuple(x.shape)
         if any(d is None for d in shape):
             raise ShapeError(f"an array of unknown shape {shape} cannot be planned")
-        return Leaf(template(shape, dtype), name, native=x, library=library_of(x))
+        # its strides are the library's own business: the planner counts the copies a
+        # reshape of it may make
+        return Leaf(unknown_layout(shape, dtype), name, native=x, library=library_of(x))
     return Leaf(_as_array(x), name)
 
 

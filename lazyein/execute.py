@@ -59,7 +59,7 @@ def _compile_loop(loop: ChunkLoop, backend: Backend):
         else:
             body.append((backend.accumulator(step), moved, step.target))
     # a view read is taken over all chunks and sliced; a write goes to a region, likewise
-    whole_of = [backend.view if isinstance(step, View) else backend.region
+    whole_of = [backend.chunked_view if isinstance(step, View) else backend.region
                 for step in loop.body]
     part_of = [backend.take if isinstance(step, View) else backend.sub for step in loop.body]
     labels = [ix for ix, _ in loop.starts]

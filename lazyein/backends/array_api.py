@@ -11,6 +11,7 @@ and `explain()` names the gathered factors. Results are the library's own arrays
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -73,13 +74,37 @@ def _positions(shape, spec: ViewSpec, index=None) -> np.ndarray:
     return where if index is None else where[index]
 
 
-class _Gather:
-    """A gathered view not yet taken: what a chunk loop slices one chunk out of."""
+class _Gather(NamedTuple):
+    """A gathered view not yet taken: what a chunk loop takes one chunk's elements of, so
+    that no more than a chunk is gathered at once."""
 
-    __slots__ = ("array", "spec")
+    array: object
+    spec: ViewSpec
 
-    def __init__(self, array, spec):
-        self.array, self.spec = array, spec
+
+class _Box(NamedTuple):
+    """A region of a result that basic indexing reaches (no diagonal, no window): `index`
+    of the result, reshaped to `split`, sliced by `slices` (one per axis of the region). An
+    addition writes it with `__setitem__`, in place of a rebuild of the whole result."""
+
+    index: tuple | None
+    split: tuple[int, ...] | None
+    slices: tuple[slice, ...]
+
+    @classmethod
+    def of(cls, shape, spec: ViewSpec) -> _Box:
+        if spec.trims is not None:
+            slices = spec.trims
+        else:  # one whole axis per label, as the view has them
+            slices = (slice(None),) * len(_view_shape(shape, spec))
+        return cls(spec.index, spec.split, tuple(slices))
+
+    def part(self, index: tuple) -> _Box:
+        """The part `index` (slices per region axis, then Ellipsis) of the region."""
+        return self._replace(slices=tuple(
+            s if k is Ellipsis or k == slice(None) else
+            slice((s.start or 0) + k.start, (s.start or 0) + k.stop)
+            for s, k in zip(self.slices, (*index[:-1], *(Ellipsis,) * len(self.slices)))))
 
 
 class ArrayAPIBackend(NumpyBackend):
@@ -125,6 +150,11 @@ class ArrayAPIBackend(NumpyBackend):
         region = math.prod(_view_shape(target_shape, step.region))
         if step.region.identity:  # the term cast and broadcast, then the new result
             return (region + size) * itemsize
+        if not _needs_gather(step.region):  # a box: the term, the sum, and the result's
+            # part reshaped (a copy where the part is not contiguous) and put back
+            copied = size if step.region.split is not None and step.region.index is not None \
+                else 0
+            return 2 * region * itemsize + 2 * copied * itemsize
         # positions of the target, of the region and their inverse on the device, the
         # term broadcast and padded, gathered into place, and the new result
         return size * (3 * _INDEX_BYTES + 2 * itemsize) + region * (_INDEX_BYTES + 2 * itemsize)
@@ -156,16 +186,21 @@ class ArrayAPIBackend(NumpyBackend):
         taken = xp.take(flat, xp.asarray(positions.reshape(-1), device=self.device))
         return xp.reshape(taken, positions.shape)
 
+    def chunked_view(self, array, spec):
+        return _Gather(array, spec) if _needs_gather(spec) else self.view(array, spec)
+
     def take(self, array, index):
         if isinstance(array, _Gather):
             return self.gather(array.array, _positions(array.array.shape, array.spec, index))
         return array[index]
 
     def region(self, array, spec):
-        return _positions(array.shape, spec)
+        if _needs_gather(spec):
+            return _positions(array.shape, spec)
+        return _Box.of(array.shape, spec)
 
     def sub(self, region, index):
-        return region[index]
+        return region.part(index) if isinstance(region, _Box) else region[index]
 
     def compile(self, step):
         xp = self.xp
@@ -217,16 +252,36 @@ class ArrayAPIBackend(NumpyBackend):
         # booleans add as a logical or, as numpy's add does them
         plus = xp.logical_or if step.dtype == bool else xp.add
 
-        def add(env, positions):
+        def add(env, region):
             whole = env[target]
-            if positions is None:  # the whole result
+            if region is None:  # the whole result
                 value = term(env, whole.shape)
                 env[target] = xp.astype(value, dtype) if step.assign else plus(whole, value)
-                return
-            env[target] = self.scatter(whole, positions, term(env, positions.shape),
-                                       step.assign)
+            elif isinstance(region, _Box):
+                env[target] = self.write_box(whole, region, lambda shape: term(env, shape),
+                                             plus, step.assign)
+            else:
+                env[target] = self.scatter(whole, region, term(env, region.shape),
+                                           step.assign)
 
         return add
+
+    def write_box(self, whole, box: _Box, term, plus, assign: bool):
+        """`whole` with `term(shape)` added into (or, with `assign`, written over) `box`: a
+        setitem of basic indices, in place where the library's reshapes and indexing give
+        views, and right either way (every array is put back)."""
+        xp = self.xp
+        sub = whole if box.index is None else whole[box.index]
+        view = sub if box.split is None else xp.reshape(sub, box.split)
+        where = box.slices
+        value = term(tuple(view[where].shape))
+        view[where] = xp.astype(value, view.dtype) if assign else plus(view[where], value)
+        if box.split is not None:
+            sub = xp.reshape(view, tuple(sub.shape))
+        if box.index is None:
+            return sub
+        whole[box.index] = sub
+        return whole
 
     def scatter(self, whole, positions: np.ndarray, value, assign: bool):
         """`whole` with `value` added (or, with `assign`, written) at `positions`: the value,

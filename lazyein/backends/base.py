@@ -96,6 +96,11 @@ class Backend:
         """`spec`'s view of `array` (a `ViewSpec`)."""
         raise NotImplementedError
 
+    def chunked_view(self, array, spec):
+        """What a chunk loop slices each chunk's view out of with `take`: for a library with
+        views, the view over all of the loop's chunks itself."""
+        return self.view(array, spec)
+
     def take(self, array, index: tuple):
         """``array[index]`` for a tuple of slices: a chunk's part of a view over all chunks."""
         raise NotImplementedError

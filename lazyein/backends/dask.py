@@ -38,7 +38,7 @@ from ..lower import NESTING, Lowering
 from ..plan import compile_term, contraction_path, term_blocks
 from ..printing import describe_op, format_bytes
 from ..sop import Axis, Factor, Sub, Term, axis_labels, restrict, term_labels
-from .numpy import NUMPY, template
+from .numpy import NUMPY, template, unknown_layout
 
 __all__ = ["to_dask", "compute", "clear_caches", "MAX_BLOCKS", "MAX_TASKS"]
 
@@ -479,7 +479,7 @@ class _Graph:
             source = sources[f.source]
             box, axes = zip(*(_boxed(ax, part.sizes) for ax in f.axes)) if f.axes else ((), ())
             if (f.source, box) not in seen:
-                stand_in = Node(Op.LEAF, arg=Leaf(_any_strides(_box_shape(box),
+                stand_in = Node(Op.LEAF, arg=Leaf(unknown_layout(_box_shape(box),
                                                                f.source.dtype)))
                 read, nbytes = _read(source, box, f.source.dtype)
                 seen[f.source, box] = stand_in
@@ -591,19 +591,6 @@ def _boxed(ax: Axis, sizes) -> tuple[tuple[int, int], Axis]:
     lo = ax.start + outer.offset * inner
     n = sizes[outer.label]
     return (lo, lo + n * inner), Axis(0, (Sub(outer.label, n, 0), *ax.subs[1:]))
-
-
-def _any_strides(shape, dtype) -> np.ndarray:
-    """A stand-in for a piece of an input as a task will get it: a view of a chunk, whose
-    strides are not known when the task is planned. Its strides leave a gap after every
-    axis, so that no merge of its axes is a view: the planner counts the copy a matmul may
-    make of it, whatever the real strides."""
-    dtype = np.dtype(dtype)
-    strides, step = [], dtype.itemsize
-    for d in reversed(shape):
-        strides.append(step)
-        step *= d + 1
-    return template(shape, dtype, tuple(reversed(strides)))
 
 
 def _box_shape(box) -> tuple[int, ...]:

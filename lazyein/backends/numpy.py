@@ -9,7 +9,7 @@ import numpy as np
 from ..steps import Accumulate, Contract, Dots, Gemm, Product, Reshape, Sum, View, ViewSpec, Zeros
 from .base import Backend, Layout, c_layout, register_backend
 
-__all__ = ["NumpyBackend", "NUMPY", "stand_in", "template"]
+__all__ = ["NumpyBackend", "NUMPY", "stand_in", "template", "unknown_layout"]
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # the floats BLAS multiplies: operands are cast first, so matmul's own loop runs on its
@@ -33,6 +33,19 @@ def template(shape, dtype, strides=None) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(np.empty(1, dtype), tuple(shape),
                                            layout.strides if strides is None else strides,
                                            writeable=False)
+
+
+def unknown_layout(shape, dtype) -> np.ndarray:
+    """A stand-in for an array whose strides are not known when it is planned (a view of a
+    dask chunk, another library's array): its strides leave a gap after every axis, so that
+    no merge of its axes is a view, and the planner counts the copy a reshape may make of
+    it, whatever the real strides."""
+    dtype = np.dtype(dtype)
+    strides, step = [], dtype.itemsize
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d + 1
+    return template(shape, dtype, tuple(reversed(strides)))
 
 
 def _layout(array: np.ndarray) -> Layout:
