@@ -1,8 +1,9 @@
 """Run a plan's records through a backend: each step compiled once per plan, then run in order.
 
-Compiling turns every record into the backend's function of the value table; a chunk loop
-becomes a function that moves its views from chunk to chunk. A plan run again (the same
-expression computed twice, a dask task run on many blocks) compiles nothing.
+Compiling turns every record into a function of the value table made of the backend's few
+operations (`lazyein.backends.base`); a chunk loop becomes a function that moves its views
+from chunk to chunk. A plan run again (the same expression computed twice, a dask task run
+on many blocks) compiles nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import weakref
 
 from . import caches
 from .backends.base import Backend
-from .steps import ChunkLoop, View
+from .steps import Accumulate, ChunkLoop, Contract, Dots, Gemm, Product, Reshape, Sum, View, Zeros
 
 __all__ = ["compiled", "run_steps"]
 
@@ -38,9 +39,116 @@ def clear():
 
 
 def _compile(step, backend: Backend):
-    if isinstance(step, ChunkLoop):
-        return _compile_loop(step, backend)
-    return backend.compile(step)
+    """The run of one record: a function of the value table."""
+    match step:
+        case ChunkLoop():
+            return _compile_loop(step, backend)
+        case View(out, src, spec) if spec.identity:
+            def run(env):
+                env[out] = env[src]
+        case View(out, src, spec):
+            view = backend.view
+
+            def run(env):
+                env[out] = view(env[src], spec)
+        case Contract():
+            return _compile_contract(step, backend)
+        case Zeros(out, shape, dtype, fill):
+            zeros = backend.zeros
+
+            def run(env):
+                env[out] = zeros(shape, dtype, fill, env[out])
+        case Reshape(out, src, shape):
+            reshape = backend.reshape
+
+            def run(env):
+                env[out] = reshape(env[src], shape)
+        case Accumulate(target=target, region=spec):
+            add, region = _accumulator(step, backend), backend.region
+            if spec.identity:  # all of the target
+                return lambda env: add(env, None)
+            return lambda env: add(env, region(env[target], spec))
+        case _:
+            raise AssertionError(f"no run for {step!r}")
+    return run
+
+
+def _compile_contract(step: Contract, backend: Backend):
+    """A contraction's run: one sum, or the sums taken first and one pairwise product."""
+    out, args, dtype, form = step.out, step.args, step.dtype, step.form
+    total = backend.sum
+    if isinstance(form, Sum):
+        (a,), (axes, shape) = args, form
+
+        def run(env):
+            env[out] = total(env[a], axes, dtype, shape)
+        return run
+    pairwise = _pairwise(form, dtype, backend)
+    (sum_a, sum_b), (a, b) = step.presums, args
+    if sum_a or sum_b:  # labels only one side has and nobody needs are summed away first
+        def run(env):
+            x, y = env[a], env[b]
+            env[out] = pairwise(total(x, sum_a, dtype) if sum_a else x,
+                                total(y, sum_b, dtype) if sum_b else y)
+    else:
+        def run(env):
+            env[out] = pairwise(env[a], env[b])
+    return run
+
+
+def _pairwise(form, dtype, backend: Backend):
+    """The product of two operands as `form` lays it out, from the backend's operations."""
+    permute, reshape = backend.permute, backend.reshape
+    match form:
+        case Product((pa, pb), (sa, sb)):
+            multiply = backend.multiply
+            return lambda a, b: multiply(reshape(permute(a, pa), sa),
+                                         reshape(permute(b, pb), sb), dtype)
+        case Dots(inputs, output):
+            dots = backend.dots
+            return lambda a, b: dots(inputs, output, a, b, dtype)
+        case Gemm(swap, (pa, pb), (ma, mb), out_shape):
+            matmul = backend.matmul
+
+            def gemm(a, b):
+                x, y = reshape(permute(a, pa), ma), reshape(permute(b, pb), mb)
+                if swap:
+                    x, y = y, x
+                return reshape(matmul(x, y, dtype), out_shape)
+            return gemm
+    raise AssertionError(form)
+
+
+def _accumulator(step: Accumulate, backend: Backend):
+    """``add(env, region)``: the record's term (permuted, broadcast, scaled) added into a
+    region of its target (None: all of it), slab by slab where the backend writes regions in
+    place (a chunk loop calls it with each chunk's region)."""
+    target, src, coeff, dtype, assign = step.target, step.src, step.coeff, step.dtype, \
+        step.assign
+    perm, expand, write = step.perm, step.expand, backend.write
+    permute, reshape, sub, take = backend.permute, backend.reshape, backend.sub, backend.take
+    scale = coeff if src is not None and coeff != 1 else None
+    slabs = step.slab_rows if backend.slab_writes else None
+
+    def add(env, region):
+        value = coeff if src is None else env[src]
+        if src is not None:
+            if perm is not None:
+                value = permute(value, perm)
+            if expand is not None:
+                value = reshape(value, expand)
+        if slabs is None:
+            env[target] = write(env[target], region, value, scale, dtype, assign)
+            return
+        whole = src is None or not value.shape or value.shape[0] == 1
+        into = env[target]
+        for a, b in slabs:
+            part = (slice(a, b), Ellipsis)
+            into = write(into, sub(region, part), value if whole else take(value, part),
+                         scale, dtype, assign)
+        env[target] = into
+
+    return add
 
 
 def _compile_loop(loop: ChunkLoop, backend: Backend):
@@ -49,7 +157,7 @@ def _compile_loop(loop: ChunkLoop, backend: Backend):
     body = []
     for step, moved in zip(loop.body, loop.moved):
         if moved is None:
-            body.append((backend.compile(step), None, None))
+            body.append((_compile(step, backend), None, None))
         elif isinstance(step, View):
             out = step.out
 
@@ -57,7 +165,7 @@ def _compile_loop(loop: ChunkLoop, backend: Backend):
                 env[out] = region
             body.append((set_view, moved, step.src))
         else:
-            body.append((backend.accumulator(step), moved, step.target))
+            body.append((_accumulator(step, backend), moved, step.target))
     # a view read is taken over all chunks and sliced; a write goes to a region, likewise
     whole_of = [backend.chunked_view if isinstance(step, View) else backend.region
                 for step in loop.body]

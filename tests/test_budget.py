@@ -506,20 +506,21 @@ def test_out_with_a_wider_dtype(kind, tmp_path):
 def _failures():
     """Ways compute can fail, each a (setup, expected error) with setup(monkeypatch, t)."""
     def mid_run(monkeypatch, t):
-        original, calls = numpy_backend._compile_contract, []
+        calls = []
 
-        def compile_contract(step):
-            kernel = original(step)
+        def failing(operation):
+            original = getattr(numpy_backend.NumpyBackend, operation)
 
-            def run(env):  # the first chunks are added into the result, then the run fails
-                kernel(env)
-                calls.append(step)
+            def run(self, *args):  # the first chunks are added into the result, then it fails
+                calls.append(operation)
                 if len(calls) == 7:
                     raise RuntimeError("interrupted")
+                return original(self, *args)
 
             return run
 
-        monkeypatch.setattr(numpy_backend, "_compile_contract", compile_contract)
+        for operation in ("matmul", "dots", "multiply", "sum"):
+            monkeypatch.setattr(numpy_backend.NumpyBackend, operation, failing(operation))
         api.clear_plan_cache()  # plans are compiled once: compile afresh, patched
         assert t.explain(max_bytes=_OUT_BUDGET).num_chunks > 3
         return dict(max_bytes=_OUT_BUDGET)

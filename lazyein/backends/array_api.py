@@ -15,9 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..steps import Accumulate, Contract, Dots, Gemm, Product, Reshape, Sum, View, ViewSpec, Zeros
-from .base import Layout, c_layout, register_backend
-from .numpy import NumpyBackend
+from ..steps import Accumulate, Contract, Dots, Gemm, Product, Sum, ViewSpec
+from .base import Backend, Layout, c_layout, register_backend
+from .numpy import NUMPY
 from .numpy import view as numpy_view
 
 __all__ = ["ArrayAPIBackend", "backend_for", "namespace_of", "library_of", "numpy_dtype"]
@@ -107,13 +107,14 @@ class _Box(NamedTuple):
             for s, k in zip(self.slices, (*index[:-1], *(Ellipsis,) * len(self.slices)))))
 
 
-class ArrayAPIBackend(NumpyBackend):
+class ArrayAPIBackend(Backend):
     """Plans in one array-API namespace `xp`, allocating on `device`. The planner's facts are
-    numpy's (the libraries' views and reshapes follow the same rules) but for what has no
-    strided view: diagonals and windows are gathered, and additions into a part of a result
-    rebuild it."""
+    numpy's strided model (the libraries' views and reshapes follow the same rules) but for
+    what has no strided view: diagonals and windows are gathered, and additions into such a
+    part of a result rebuild it."""
 
     strided_views = False
+    slab_writes = False  # a region is written by setitem or rebuilt: slabs would not help
 
     def __init__(self, xp, device, name: str):
         self.xp, self.device, self.name = xp, device, name
@@ -122,7 +123,10 @@ class ArrayAPIBackend(NumpyBackend):
     def view_layout(self, layout: Layout, spec: ViewSpec) -> Layout:
         if _needs_gather(spec):
             return c_layout(_view_shape(layout.shape, spec), np.dtype(f"V{layout.itemsize}"))
-        return super().view_layout(layout, spec)
+        return NUMPY.view_layout(layout, spec)
+
+    def reshape_layout(self, layout: Layout, shape) -> Layout | None:
+        return NUMPY.reshape_layout(layout, shape)
 
     def view_bytes(self, layout: Layout, spec: ViewSpec) -> int:
         if not _needs_gather(spec):
@@ -132,7 +136,7 @@ class ArrayAPIBackend(NumpyBackend):
         return size * (layout.itemsize + _INDEX_BYTES) + math.prod(layout.shape) * _INDEX_BYTES
 
     def contract_scratch(self, step: Contract, layouts, dtypes) -> int:
-        total = super().contract_scratch(step, layouts, dtypes)
+        total = NUMPY.contract_scratch(step, layouts, dtypes)
         if step.dtype == bool:  # counted in int64: each operand cast, the count tested
             cast = sum(math.prod(layout.shape) for layout in layouts)
             return total + (cast + _result_size(step, layouts)) * _INDEX_BYTES
@@ -202,79 +206,32 @@ class ArrayAPIBackend(NumpyBackend):
     def sub(self, region, index):
         return region.part(index) if isinstance(region, _Box) else region[index]
 
-    def compile(self, step):
-        xp = self.xp
-        match step:
-            case View(out, src, spec):
-                view = self.view
-
-                def run(env):
-                    env[out] = view(env[src], spec)
-                return run
-            case Contract():
-                return self._contract(step)
-            case Zeros(out, shape, dtype, _):
-                dtype, device = self.dtype(dtype), self.device
-
-                def run(env):
-                    env[out] = xp.zeros(shape, dtype=dtype, device=device)
-                return run
-            case Reshape(out, src, shape):
-                def run(env):
-                    env[out] = xp.reshape(env[src], shape)
-                return run
-            case Accumulate():
-                add, region, spec, target = self.accumulator(step), self.region, step.region, \
-                    step.target
-                if spec.identity:  # the whole result: no positions
-                    return lambda env: add(env, None)
-                return lambda env: add(env, region(env[target], spec))
-        raise AssertionError(f"no array-API kernel for {step!r}")
-
-    def accumulator(self, step: Accumulate):
-        xp, target, src = self.xp, step.target, step.src
-        dtype = self.dtype(step.dtype)
-        coeff = step.coeff.item() if isinstance(step.coeff, np.generic) else step.coeff
-
-        def term(env, shape):
-            if src is None:
-                return xp.full(shape, coeff, dtype=dtype, device=self.device)
-            value = env[src]
-            if step.perm is not None:
-                value = xp.permute_dims(value, step.perm)
-            if step.expand is not None:
-                value = xp.reshape(value, step.expand)
-            value = xp.astype(value, dtype)
-            if coeff != 1:
-                value = value * coeff
-            return xp.broadcast_to(value, shape)
-
+    def write(self, target, region, value, coeff, dtype, assign):
+        xp, dtype = self.xp, self.dtype(dtype)
+        if isinstance(value, (bool, int, float, complex, np.generic)):  # a constant term
+            value = xp.asarray(value.item() if isinstance(value, np.generic) else value,
+                               dtype=dtype, device=self.device)
+        value = xp.astype(value, dtype)
+        if coeff is not None:
+            value = value * (coeff.item() if isinstance(coeff, np.generic) else coeff)
         # booleans add as a logical or, as numpy's add does them
-        plus = xp.logical_or if step.dtype == bool else xp.add
+        plus = xp.logical_or if dtype == xp.bool else xp.add
+        if region is None:  # the whole result
+            value = xp.broadcast_to(value, target.shape)
+            return xp.astype(value, dtype) if assign else plus(target, value)
+        if isinstance(region, _Box):
+            return self.write_box(target, region, value, plus, assign)
+        return self.scatter(target, region, xp.broadcast_to(value, region.shape), assign)
 
-        def add(env, region):
-            whole = env[target]
-            if region is None:  # the whole result
-                value = term(env, whole.shape)
-                env[target] = xp.astype(value, dtype) if step.assign else plus(whole, value)
-            elif isinstance(region, _Box):
-                env[target] = self.write_box(whole, region, lambda shape: term(env, shape),
-                                             plus, step.assign)
-            else:
-                env[target] = self.scatter(whole, region, term(env, region.shape),
-                                           step.assign)
-
-        return add
-
-    def write_box(self, whole, box: _Box, term, plus, assign: bool):
-        """`whole` with `term(shape)` added into (or, with `assign`, written over) `box`: a
+    def write_box(self, whole, box: _Box, value, plus, assign: bool):
+        """`whole` with `value` added into (or, with `assign`, written over) `box`: a
         setitem of basic indices, in place where the library's reshapes and indexing give
         views, and right either way (every array is put back)."""
         xp = self.xp
         sub = whole if box.index is None else whole[box.index]
         view = sub if box.split is None else xp.reshape(sub, box.split)
         where = box.slices
-        value = term(tuple(view[where].shape))
+        value = xp.broadcast_to(value, tuple(view[where].shape))
         view[where] = xp.astype(value, view.dtype) if assign else plus(view[where], value)
         if box.split is not None:
             sub = xp.reshape(view, tuple(sub.shape))
@@ -300,62 +257,53 @@ class ArrayAPIBackend(NumpyBackend):
             updated = xp.logical_or(flat, placed) if flat.dtype == xp.bool else flat + placed
         return xp.reshape(updated, whole.shape)
 
-    def _contract(self, step: Contract):
-        xp, out, args, form = self.xp, step.out, step.args, step.form
-        # booleans are counted in integers, then tested (numpy's einsum ors their ands)
-        logical = step.dtype == bool
-        dtype = self.dtype(np.int64 if logical else step.dtype)
+    def permute(self, array, perm):
+        return self.xp.permute_dims(array, perm)
 
-        def cast(x):
-            return x if x.dtype == dtype else xp.astype(x, dtype)
+    def reshape(self, array, shape):
+        return self.xp.reshape(array, shape)
 
-        if isinstance(form, Sum):
-            axes = form.axes
+    # booleans are counted in integers, then tested (numpy's einsum ors their ands); every
+    # operand is cast to the step's type first, as numpy computes in it
+    def _counted(self, dtype):
+        return (self.xp.int64, True) if np.dtype(dtype) == bool else (self.dtype(dtype), False)
 
-            def run(env):
-                # the sum in the step's own dtype: the standard's default promotes small
-                # integers to the default one, where numpy's einsum keeps them
-                total = xp.sum(cast(env[args[0]]), axis=axes, dtype=dtype) if axes else \
-                    xp.astype(env[args[0]], dtype)
-                env[out] = total != 0 if logical else total
-            return run
-        pairwise = _pairwise(xp, form, dtype)
-        sum_a, sum_b = step.presums
-        a, b = args
+    def _cast(self, array, dtype):
+        return array if array.dtype == dtype else self.xp.astype(array, dtype)
 
-        def run(env):
-            x, y = cast(env[a]), cast(env[b])
-            total = pairwise(xp.sum(x, axis=sum_a, dtype=dtype) if sum_a else x,
-                             xp.sum(y, axis=sum_b, dtype=dtype) if sum_b else y)
-            env[out] = total != 0 if logical else total
-        return run
+    def sum(self, array, axes, dtype, shape=None):
+        counted, logical = self._counted(dtype)
+        array = self._cast(array, counted)
+        # in the step's own dtype: the standard's default promotes small integers
+        total = self.xp.sum(array, axis=axes, dtype=counted) if axes else \
+            self.xp.astype(array, counted)
+        return total != 0 if logical else total
 
+    def multiply(self, a, b, dtype):
+        counted, logical = self._counted(dtype)
+        product = self._cast(a, counted) * self._cast(b, counted)
+        return product != 0 if logical else product
 
-def _pairwise(xp, form, dtype):
-    match form:
-        case Product((pa, pb), (sa, sb)):
-            return lambda a, b: xp.multiply(xp.reshape(xp.permute_dims(a, pa), sa),
-                                            xp.reshape(xp.permute_dims(b, pb), sb))
-        case Dots((la, lb), result):
-            # the same labels on both sides: multiply, sum the contracted ones, permute
-            to_a = tuple(lb.index(ix) for ix in la)
-            summed = tuple(i for i, ix in enumerate(la) if ix not in result)
-            kept = [ix for ix in la if ix in result]
-            order = tuple(kept.index(ix) for ix in result)
+    def dots(self, inputs, output, a, b, dtype):
+        # the same labels on both sides: multiply, sum the contracted ones, permute
+        (la, lb), xp = inputs, self.xp
+        counted, logical = self._counted(dtype)
+        product = self._cast(a, counted) * xp.permute_dims(self._cast(b, counted),
+                                                           tuple(lb.index(ix) for ix in la))
+        summed = tuple(i for i, ix in enumerate(la) if ix not in output)
+        total = xp.sum(product, axis=summed, dtype=counted) if summed else product
+        kept = [ix for ix in la if ix in output]
+        if output:
+            total = xp.permute_dims(total, tuple(kept.index(ix) for ix in output))
+        return total != 0 if logical else total
 
-            def dots(a, b):
-                product = a * xp.permute_dims(b, to_a)
-                total = xp.sum(product, axis=summed, dtype=dtype) if summed else product
-                return xp.permute_dims(total, order) if order else total
-            return dots
-        case Gemm(swap, (pa, pb), (ma, mb), out_shape):
-            def gemm(a, b):
-                a = xp.reshape(xp.permute_dims(a, pa), ma)
-                b = xp.reshape(xp.permute_dims(b, pb), mb)
-                x, y = (b, a) if swap else (a, b)
-                return xp.reshape(xp.matmul(x, y), out_shape)
-            return gemm
-    raise AssertionError(form)
+    def matmul(self, a, b, dtype):
+        counted, logical = self._counted(dtype)
+        product = self.xp.matmul(self._cast(a, counted), self._cast(b, counted))
+        return product != 0 if logical else product
+
+    def zeros(self, shape, dtype, fill, given=None):
+        return self.xp.zeros(shape, dtype=self.dtype(dtype), device=self.device)
 
 
 def _result_size(step: Contract, layouts) -> int:

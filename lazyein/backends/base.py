@@ -1,14 +1,15 @@
 """The backend interface: what an executor needs of an array library, what the planner asks of it.
 
-A plan is data (`lazyein.steps`); a backend turns each record into a function of the value
-table, once per plan, and answers the few questions the planner's memory model has: which
-views and reshapes copy, and what a kernel allocates besides its result. A new backend is one
-module defining a `Backend` subclass and one `register_backend` call (see `numpy.py`).
+A plan is data (`lazyein.steps`); the executor (`lazyein.execute`) builds each record's run
+out of a backend's few operations (view, slice, permute, reshape, sum, multiply, dots,
+matmul, write into a region, zeros), and the backend answers the few questions the planner's
+memory model has: which views and reshapes copy, and what an operation allocates besides its
+result. A new backend is one module defining a `Backend` subclass and one
+`register_backend` call (see `numpy.py`, `array_api.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -38,9 +39,10 @@ def c_layout(shape, dtype) -> Layout:
 class Backend:
     """An array library that runs plans. Subclasses implement every method below.
 
-    Records come from `lazyein.steps`; a compiled step is a function ``step(env)`` of the
-    value table (a list indexed by value), and is made once per plan, so a run does no
-    bookkeeping."""
+    Records come from `lazyein.steps`; `lazyein.execute` compiles each into a function of
+    the value table (a list indexed by value) made of these operations, once per plan, so a
+    run does no bookkeeping. A backend's own arrays never leave it: views, regions and
+    values are whatever its operations make of them."""
 
     name: str = "abstract"
     #: windows and diagonals are strided views (else the backend reads them another way,
@@ -72,28 +74,14 @@ class Backend:
         `target_shape`."""
         raise NotImplementedError
 
-    # -- the executor ----------------------------------------------------------------------------
-    def compile(self, step) -> Callable[[list], None]:
-        """``run(env)`` performing the record `step` (View, Contract, Zeros, Reshape or
-        Accumulate) on the value table."""
-        raise NotImplementedError
-
-    def accumulator(self, step) -> Callable[[list, object], None]:
-        """``add(env, region)`` for an `Accumulate` record: add into the given region of its
-        target, as `region` and `sub` made it (how a chunk loop moves it)."""
-        raise NotImplementedError
-
-    def region(self, array, spec):
-        """Where in `array` the view `spec` lies, for `accumulator` to write there: for a
-        library with views, the view itself."""
-        return self.view(array, spec)
-
-    def sub(self, region, index: tuple):
-        """The part `index` (a tuple of slices) of a `region`: one chunk's."""
-        return self.take(region, index)
+    # -- the executor's operations (`lazyein.execute` composes them into each record's run) ----
+    #: whether an addition into a large strided region goes slab by slab (`Accumulate`'s
+    #: `slab_rows`): where a region is written in place
+    slab_writes: bool = True
 
     def view(self, array, spec):
-        """`spec`'s view of `array` (a `ViewSpec`)."""
+        """`spec`'s view of `array` (a `ViewSpec`): an index, a split, slices, a diagonal,
+        a window."""
         raise NotImplementedError
 
     def chunked_view(self, array, spec):
@@ -102,12 +90,56 @@ class Backend:
         return self.view(array, spec)
 
     def take(self, array, index: tuple):
-        """``array[index]`` for a tuple of slices: a chunk's part of a view over all chunks."""
+        """``array[index]`` for a tuple of slices (then Ellipsis): one chunk's part."""
         raise NotImplementedError
 
-    def result(self, array):
-        """An array returned to the user: the library's own type, never a view the plan
-        still writes into."""
+    def region(self, array, spec):
+        """Where in `array` the view `spec` lies, for `write` to write there: for a library
+        with views, the view itself."""
+        return self.view(array, spec)
+
+    def sub(self, region, index: tuple):
+        """The part `index` (slices, then Ellipsis) of a `region`: one chunk's, one slab's."""
+        return self.take(region, index)
+
+    def write(self, target, region, value, coeff, dtype, assign: bool):
+        """`target` with ``coeff * value`` (`coeff` None: `value`, which may be a scalar)
+        added into `region` (None: all of it), or with `assign` written over it, in
+        `dtype`, broadcasting `value`; returns the target (the same array where the library
+        writes in place)."""
+        raise NotImplementedError
+
+    def permute(self, array, perm: tuple[int, ...]):
+        raise NotImplementedError
+
+    def reshape(self, array, shape: tuple[int, ...]):
+        """A C-order reshape (a view where the library can)."""
+        raise NotImplementedError
+
+    def sum(self, array, axes: tuple[int, ...], dtype, shape=None):
+        """`array` summed over `axes` in `dtype` (into a new array of `shape` when given)."""
+        raise NotImplementedError
+
+    def multiply(self, a, b, dtype):
+        """The broadcast product of `a` and `b`, in `dtype`, as a new C-ordered array."""
+        raise NotImplementedError
+
+    def dots(self, inputs, output, a, b, dtype):
+        """Batched dot products: the einsum of `a` and `b` with labels `inputs` (numbered
+        0, 1, ...) to `output`, where every label of one operand is the other's."""
+        raise NotImplementedError
+
+    def matmul(self, a, b, dtype):
+        """The (batched) matrix product of `a` and `b`, computed in `dtype`."""
+        raise NotImplementedError
+
+    def zeros(self, shape, dtype, fill: bool, given=None):
+        """A new buffer of `shape` and `dtype` that terms are added into, zeroed unless
+        `fill` is false (the first term covers it); `given` is one the caller supplied."""
+        raise NotImplementedError
+
+    def asarray(self, array):
+        """A constant of the plan (a numpy scalar or small array) in this library."""
         return array
 
 

@@ -1,12 +1,13 @@
-"""The numpy backend: views of the inputs, BLAS for contractions, in-place adds into results."""
+"""The numpy backend: strided views of the inputs, BLAS for products, in-place adds."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from ..steps import Accumulate, Contract, Dots, Gemm, Product, Reshape, Sum, View, ViewSpec, Zeros
+from ..steps import Accumulate, Contract, Gemm, ViewSpec
 from .base import Backend, Layout, c_layout, register_backend
 
 __all__ = ["NumpyBackend", "NUMPY", "stand_in", "template", "unknown_layout"]
@@ -116,124 +117,61 @@ class NumpyBackend(Backend):
     def accumulate_scratch(self, step: Accumulate, target_shape) -> int:
         return step.scratch
 
-    # -- the executor ----------------------------------------------------------------------------
+    # -- the executor's operations -------------------------------------------------------------
     def view(self, array, spec):
         return view(array, spec)
 
     def take(self, array, index):
         return array[index]
 
-    def compile(self, step):
-        match step:
-            case View(out, src, spec):
-                if spec.identity:
-                    def run(env):
-                        env[out] = env[src]
-                else:
-                    def run(env):
-                        env[out] = view(env[src], spec)
-                return run
-            case Contract():
-                return _compile_contract(step)
-            case Zeros(out, shape, dtype, fill):
-                def run(env):
-                    if env[out] is None:
-                        env[out] = (np.zeros if fill else np.empty)(shape, dtype)
-                    elif fill:  # a buffer the caller supplied (a scratch memmap for out=)
-                        env[out][...] = 0
-                return run
-            case Reshape(out, src, shape):
-                def run(env):
-                    env[out] = env[src].reshape(shape)
-                return run
-            case Accumulate():
-                add, spec, target = self.accumulator(step), step.region, step.target
-                if spec.identity:
-                    return lambda env: add(env, env[target])
-                return lambda env: add(env, view(env[target], spec))
-        raise AssertionError(f"no numpy kernel for {step!r}")
+    def write(self, target, region, value, coeff, dtype, assign):
+        region = target if region is None else region
+        if coeff is not None:  # scaled in the result's dtype: float32 / 1.5 into float64
+            value = np.multiply(value, coeff, dtype=dtype, casting="unsafe")
+        if assign:
+            np.copyto(region, value, casting="unsafe")
+        else:
+            np.add(region, value, out=region, casting="unsafe")
+        return target
 
-    def accumulator(self, step: Accumulate):
-        src, coeff, perm, expand, dtype = step.src, step.coeff, step.perm, step.expand, \
-            step.dtype
-        slabs = None if step.slab_rows is None else [slice(a, b) for a, b in step.slab_rows]
-        scaled = src is not None and coeff != 1
+    def permute(self, array, perm):
+        return array.transpose(perm)
 
-        def write(region, value):
-            if scaled:  # scaled in the result's dtype: float32 / 1.5 into a float64 result
-                value = np.multiply(value, coeff, dtype=dtype, casting="unsafe")
-            if step.assign:
-                np.copyto(region, value, casting="unsafe")
-            else:
-                np.add(region, value, out=region, casting="unsafe")
+    def reshape(self, array, shape):
+        return array.reshape(shape)
 
-        def add(env, region):
-            value = coeff if src is None else env[src]
-            if src is not None:
-                if perm is not None:
-                    value = value.transpose(perm)
-                if expand is not None:
-                    value = value.reshape(expand)
-            if slabs is None:
-                write(region, value)
-                return
-            whole = np.ndim(value) == 0 or value.shape[0] == 1
-            for rows in slabs:
-                write(region[rows], value if whole else value[rows])
+    def sum(self, array, axes, dtype, shape=None):
+        if shape is None:
+            return np.sum(array, axis=axes, dtype=dtype)
+        return np.sum(array, axis=axes, dtype=dtype, out=np.empty(shape, dtype))
 
-        return add
+    def multiply(self, a, b, dtype):
+        product = np.multiply(a, b, dtype=dtype, order="C")
+        # a product of 0-d arrays is a numpy scalar; a plan's values are always arrays
+        return product if isinstance(product, np.ndarray) else np.asarray(product)
+
+    def dots(self, inputs, output, a, b, dtype):
+        total = np.einsum(_equation(inputs, output), a, b, dtype=dtype, order="C")
+        return total if isinstance(total, np.ndarray) else np.asarray(total)
+
+    def matmul(self, a, b, dtype):
+        if dtype in _BLAS:  # cast first, so that matmul's own loop is BLAS's
+            return np.matmul(a.astype(dtype, copy=False), b.astype(dtype, copy=False))
+        return np.matmul(a, b, dtype=dtype)
+
+    def zeros(self, shape, dtype, fill, given=None):
+        if given is None:
+            return (np.zeros if fill else np.empty)(shape, dtype)
+        if fill:  # a buffer the caller supplied (a scratch memmap for out=)
+            given[...] = 0
+        return given
 
 
-def _compile_contract(step: Contract):
-    """The kernel of a `Contract` record, as a function of the value table."""
-    out, args, dtype, form = step.out, step.args, step.dtype, step.form
-    if isinstance(form, Sum):
-        axes, shape = form
-
-        def run(env):
-            env[out] = np.sum(env[args[0]], axis=axes, dtype=dtype,
-                              out=np.empty(shape, dtype))
-        return run
-    pairwise = _pairwise(form, dtype)
-    sum_a, sum_b = step.presums
-    if sum_a or sum_b:  # labels only one side has and nobody needs are summed away first
-        inner = pairwise
-
-        def pairwise(a, b):
-            return inner(np.sum(a, axis=sum_a, dtype=dtype) if sum_a else a,
-                         np.sum(b, axis=sum_b, dtype=dtype) if sum_b else b)
-    a, b = args
-    if step.result:
-        def run(env):
-            env[out] = pairwise(env[a], env[b])
-    else:  # full reductions hand back numpy scalars; a plan's values are always arrays
-        def run(env):
-            env[out] = np.asarray(pairwise(env[a], env[b]))
-    return run
-
-
-def _pairwise(form, dtype):
-    match form:
-        case Product((pa, pb), (sa, sb)):
-            return lambda a, b: np.multiply(a.transpose(pa).reshape(sa),
-                                            b.transpose(pb).reshape(sb), dtype=dtype, order="C")
-        case Dots((la, lb), result):
-            spec = ",".join("".join(_LETTERS[i] for i in ls) for ls in (la, lb))
-            spec += "->" + "".join(_LETTERS[i] for i in result)
-            return lambda a, b: np.einsum(spec, a, b, dtype=dtype, order="C")
-        case Gemm(swap, (pa, pb), (ma, mb), out_shape):
-            blas = dtype in _BLAS
-
-            def gemm(a, b):
-                a, b = a.transpose(pa).reshape(ma), b.transpose(pb).reshape(mb)
-                x, y = (b, a) if swap else (a, b)
-                if blas:
-                    return np.matmul(x.astype(dtype, copy=False),
-                                     y.astype(dtype, copy=False)).reshape(out_shape)
-                return np.matmul(x, y, dtype=dtype).reshape(out_shape)
-
-            return gemm
-    raise AssertionError(form)
+@functools.lru_cache(maxsize=1024)
+def _equation(inputs, output) -> str:
+    """numpy's einsum equation of labels numbered 0, 1, ... (at most 52 of them)."""
+    return ",".join("".join(_LETTERS[i] for i in ls) for ls in inputs) + "->" + \
+        "".join(_LETTERS[i] for i in output)
 
 
 NUMPY = register_backend(NumpyBackend())
