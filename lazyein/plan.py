@@ -655,20 +655,15 @@ def _close_loops(builder: _Builder, frees):
     for k, loop in enumerate(builder.steps):
         if not isinstance(loop, ChunkLoop):
             continue
-        outs = {v for i in loop.positions for v in _made(builder.steps[i])}
+        outs = {v for i in loop.positions for v in builder.steps[i].makes}
         loop_frees = tuple(tuple(v for v in frees[i] if v in outs) for i in loop.positions)
         live = peak = 0
         for i, dead in zip(loop.positions, loop_frees):
-            made = sum(builder.alloc[v] for v in _made(builder.steps[i]))
+            made = sum(builder.alloc[v] for v in builder.steps[i].makes)
             peak = max(peak, live + made + builder.scratch[i])
             live += made - sum(builder.alloc[v] for v in dead)
         builder.scratch[k] = peak
         builder.steps[k] = replace(loop, frees=loop_frees, peak=peak)
-
-
-def _made(step) -> tuple[int, ...]:
-    """The values `step` makes (an accumulation or a loop writes into values made before)."""
-    return () if isinstance(step, (Accumulate, ChunkLoop)) else step.writes
 
 
 def _leaf_name(leaf: Node, slot: int) -> str:
@@ -688,10 +683,11 @@ def _lifetimes(steps, outputs, num_leaves):
     kept = set(outputs)
     for k in reversed(range(len(steps))):
         step = steps[k]
-        if isinstance(step, (View, Reshape)):
-            last_use[step.src] = max(last_use[step.src], last_use.get(step.out, k))
-            if step.out in kept:
-                kept.add(step.src)
+        for src in step.aliases:
+            (out,) = step.makes
+            last_use[src] = max(last_use[src], last_use.get(out, k))
+            if out in kept:
+                kept.add(src)
     frees = [[] for _ in steps]
     for v, k in last_use.items():
         if v >= num_leaves and v not in kept:
@@ -711,7 +707,7 @@ def _peak_bytes(builder: _Builder, frees, kept) -> tuple[int, dict]:
     made_by: dict = {}    # value -> the report whose step made it
     worst: dict = {}      # report -> (total, own) at its steps' peak
     for k, (step, scratch, dead) in enumerate(zip(builder.steps, builder.scratch, frees)):
-        out = getattr(step, "out", None)
+        out = step.makes[0] if step.makes else None  # a step makes one value at most
         made = builder.alloc[out] if out is not None and out not in kept else 0
         report = builder.owners[k][0]
         total = live + made + scratch

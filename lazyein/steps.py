@@ -98,8 +98,23 @@ class ViewSpec:
                                    tuple(tuple(moves) for moves in steps.values())))
 
 
-class _OfSource:
-    """A step making value `out` from value `src` alone."""
+class _Step:
+    """What every record says of the values it touches: `reads` and `writes` (for lifetimes,
+    executors and drawings), of those it writes the ones it `makes` anew (an addition writes
+    into a value made before), and `aliases`: values its output may be a view of, which live
+    as long as that output does."""
+
+    @property
+    def makes(self) -> tuple[int, ...]:
+        return self.writes
+
+    @property
+    def aliases(self) -> tuple[int, ...]:
+        return ()
+
+
+class _OfSource(_Step):
+    """A step making value `out` from value `src` alone, possibly as a view of it."""
 
     @property
     def reads(self) -> tuple[int, ...]:
@@ -108,6 +123,10 @@ class _OfSource:
     @property
     def writes(self) -> tuple[int, ...]:
         return (self.out,)
+
+    @property
+    def aliases(self) -> tuple[int, ...]:
+        return (self.src,)
 
 
 @dataclass(frozen=True)
@@ -153,7 +172,7 @@ class Gemm(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Contract:
+class Contract(_Step):
     """``value[out] = contraction of value[args]`` whose labels come out in the order
     `result`, computed in `dtype` (the term's common type: a float32 operand met by a float64
     one is summed in float64, as numpy's einsum would).
@@ -180,7 +199,7 @@ class Contract:
 
 
 @dataclass(frozen=True)
-class Zeros:
+class Zeros(_Step):
     """``value[out] = zeros(shape, dtype)``: a buffer that terms accumulate into; left
     unfilled (`fill` false) when the first term written into it covers all of it."""
 
@@ -213,7 +232,7 @@ SLAB_BYTES = 1 << 18
 
 
 @dataclass(frozen=True)
-class Accumulate:
+class Accumulate(_Step):
     """``region of value[target] += coeff * value[src]`` (`src` None: the constant `coeff`),
     the value permuted by `perm` and reshaped to `expand` to broadcast over labels it lacks;
     in slabs of `slab_rows` rows of the region where given. With `assign`, the first write
@@ -238,6 +257,10 @@ class Accumulate:
     def writes(self) -> tuple[int, ...]:
         return (self.target,)
 
+    @property
+    def makes(self) -> tuple[int, ...]:
+        return ()
+
 
 class Moved(NamedTuple):
     """How a chunk loop moves the view a body step takes (a View's of its source, an
@@ -249,7 +272,7 @@ class Moved(NamedTuple):
 
 
 @dataclass(frozen=True)
-class ChunkLoop:
+class ChunkLoop(_Step):
     """Runs a sliced term's further chunks of one shape: the steps `body` of its first chunk
     again, with each view that `moved` names moved to each chunk (a slice of one view taken
     over all of the group's chunks, once per run). Everything else is reused, so the loop
@@ -271,6 +294,10 @@ class ChunkLoop:
     @property
     def writes(self) -> tuple[int, ...]:
         return tuple(dict.fromkeys(v for step in self.body for v in step.writes))
+
+    @property
+    def makes(self) -> tuple[int, ...]:
+        return ()
 
     @property
     def count(self) -> int:

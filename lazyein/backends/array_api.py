@@ -328,6 +328,8 @@ def _view_shape(shape, spec: ViewSpec) -> tuple[int, ...]:
     return numpy_view(stand_in(c_layout(shape, np.int8)), spec).shape
 
 
+# the backends made so far, one per (namespace, device): a registry, not a cache (plans and
+# compiled steps name their backend; `caches.clear` leaves it)
 _BACKENDS: dict = {}
 
 
