@@ -618,7 +618,8 @@ def _compute(tensors, max_bytes, out, progress, scheduler=None):
     """`runtime.compute` on `tensors`, once the arguments are checked."""
     roots = tuple(_node(t, weak=False) for t in tensors)
     budget = parse_bytes(max_bytes)
-    check_libraries(roots)  # le.compute(t, u) of two libraries: an error, as building is
+    if len(roots) > 1:
+        check_libraries(roots)  # le.compute(t, u) of two libraries: an error, as building is
     backend = runtime.backend_of(roots)
     if scheduler is not None:
         check_on_dask(roots, backend)
@@ -670,12 +671,14 @@ _COMPAT_LIBRARIES = frozenset({"torch", "cupy", "jax", "jaxlib"})
 def _leaf(x, name=None) -> Leaf:
     """A leaf for an input: a dask array kept lazy (a stand-in with its shape and dtype), an
     array of another array-API library likewise, anything else as numpy sees it."""
+    if type(x) is np.ndarray:  # the common case, quickly
+        return Leaf(_as_array(x), name)
     if _is_dask_array(x):
         if any(math.isnan(d) for d in x.shape):
             raise ShapeError(f"a dask array of unknown shape {x.shape} cannot be planned; "
                              "call compute_chunk_sizes() on it first")
         check_numeric(np.dtype(x.dtype))
-        return Leaf(template(x.shape, x.dtype), name, dask=x)
+        return Leaf(template(x.shape, x.dtype), name, dask=x, library="dask")
     if _is_array_api(x):
         from .backends.array_api import library_of, numpy_dtype
 

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 __all__ = ["register_cache", "clear", "PLAN_CACHE", "PLAN_CACHE_SIZE", "ROOT_PLANS",
-           "ROOT_GRAPHS", "DASK_INPUTS", "BACKENDS"]
+           "ROOT_GRAPHS", "BACKENDS"]
 
 _CLEARS: list[Callable[[], None]] = []
 
@@ -39,12 +39,9 @@ ROOT_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # inputs computes the same again)
 ROOT_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-# per expression, whether it reads a dask array (known per expression, as its plans are)
-DASK_INPUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 # per expression in another array-API library, the backend that runs it
 BACKENDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-for _cache in (PLAN_CACHE, ROOT_PLANS, ROOT_GRAPHS, DASK_INPUTS, BACKENDS):
+for _cache in (PLAN_CACHE, ROOT_PLANS, ROOT_GRAPHS, BACKENDS):
     register_cache(_cache.clear)
 del _cache

@@ -22,7 +22,8 @@ def compiled(steps: tuple, backend: Backend, owner=None) -> tuple:
     """`steps` compiled for `backend`; kept with `owner` (a plan) while it lives."""
     if owner is None:
         return tuple(_compile(step, backend) for step in steps)
-    per_owner = _COMPILED.setdefault(owner, {})
+    if (per_owner := _COMPILED.get(owner)) is None:  # (setdefault would make a weakref)
+        per_owner = _COMPILED[owner] = {}
     if (hit := per_owner.get(backend.name)) is None:
         hit = per_owner[backend.name] = tuple(_compile(step, backend) for step in steps)
     return hit

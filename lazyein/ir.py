@@ -31,7 +31,8 @@ class Leaf:
     """An input array, compared by identity: two leaves are equal when they hold the same object.
 
     A dask array stays lazy: `array` is then a stand-in with its shape, dtype and C-order
-    strides (never read), and `dask` the array itself. So does an array of another array-API
+    strides (never read), and `dask` the array itself (its `library` is "dask", which mixes
+    with numpy's). So does an array of another array-API
     library (`native`, from `library`): the plan runs in that library.
 
     `library` names where the array lives, for the rule that one expression's arrays come
@@ -99,14 +100,21 @@ class Node(metaclass=_Interned):
     library: str | None = field(init=False)
 
     def __post_init__(self):  # a badly shaped node cannot exist
-        rules = definition(self.op)
-        assert isinstance(self.arg, rules.args), \
-            f"{self.op} takes a {rules.args.__name__} as its arg, not {self.arg!r}"
-        shape, dtype = rules.abstract(self.src, self.arg)
-        object.__setattr__(self, "shape", shape)
-        object.__setattr__(self, "dtype", np.dtype(dtype))
-        object.__setattr__(self, "library", self.arg.library if self.op is Op.LEAF
-                           else _library(self.src))
+        op, src, arg = self.op, self.src, self.arg
+        rules = _DEFINITIONS.get(op) or definition(op)
+        assert isinstance(arg, rules.args), \
+            f"{op} takes a {rules.args.__name__} as its arg, not {arg!r}"
+        shape, dtype = rules.abstract(src, arg)
+        setattr_ = object.__setattr__
+        setattr_(self, "shape", shape)
+        setattr_(self, "dtype", dtype if isinstance(dtype, np.dtype) else np.dtype(dtype))
+        if op is Op.LEAF:
+            library = arg.library
+        elif len(src) == 1:
+            library = src[0].library
+        else:
+            library = _library(src)
+        setattr_(self, "library", library)
 
     def __reduce__(self):  # unpickling re-interns
         return Node, (self.op, self.src, self.arg)
@@ -130,14 +138,20 @@ def _library(src) -> str | None:
     where every operation that joins operands passes, as the expression is built."""
     found = None
     for s in src:
-        if s.library is not None and s.library != found:
-            if found is not None:
-                raise TypeError(f"an expression mixes arrays of two libraries, {found} and "
-                                f"{s.library}: lazyein runs each expression in one library; "
-                                f"convert one side (for example with np.asarray or "
-                                f"xp.asarray) first")
-            found = s.library
+        library = s.library
+        if library is None or library == found:
+            continue
+        if found is None or {found, library} == _DASK_AND_NUMPY:
+            found = "dask" if found is not None else library  # dask holds numpy chunks
+            continue
+        raise TypeError(f"an expression mixes arrays of two libraries, {found} and "
+                        f"{library}: lazyein runs each expression in one library; convert "
+                        f"one side (for example with np.asarray or xp.asarray) first")
     return found
+
+
+# dask arrays hold numpy chunks: an expression of both reads dask arrays (runs on dask)
+_DASK_AND_NUMPY = frozenset({"dask", "numpy"})
 
 
 def promotable(node: Node):
@@ -148,16 +162,17 @@ def promotable(node: Node):
 
 
 _get_op = None  # lazyein.ops.get_op, found when first needed: the op modules import this one
+_DEFINITIONS: dict = {}  # lazyein.ops.DEFINITIONS, likewise: looked up first, quickly
 
 
 def definition(op):
     """`op`'s definition (an `ops.OpDef`): its argument type, shape and dtype rule, lowering
     rule, and how it prints and draws."""
-    global _get_op
+    global _get_op, _DEFINITIONS
     if _get_op is None:
-        from .ops import get_op
+        from .ops import DEFINITIONS, get_op
 
-        _get_op = get_op
+        _get_op, _DEFINITIONS = get_op, DEFINITIONS
     return _get_op(op)
 
 

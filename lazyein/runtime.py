@@ -144,10 +144,13 @@ def _on_dask(roots, budget, out, progress, scheduler):
     return tuple(results)
 
 
+_ON_NUMPY = frozenset({None, "numpy", "dask"})  # dask runs numpy plans in its tasks
+
+
 def backend_of(roots) -> Backend:
     """The backend `roots` run on: numpy, or the array-API library of their arrays (on
     those arrays' device)."""
-    if all(r.library in (None, "numpy") for r in roots):
+    if all(r.library in _ON_NUMPY for r in roots):
         return NUMPY
     if len(roots) > 1 or (hit := caches.BACKENDS.get(roots[0])) is None:
         from .backends.array_api import backend_for
@@ -182,11 +185,8 @@ def _in_library(roots, budget, out, progress, backend):
 
 
 def _has_dask_inputs(root: Node) -> bool:
-    """Whether `root` reads a dask array."""
-    if (hit := caches.DASK_INPUTS.get(root)) is None:
-        hit = caches.DASK_INPUTS[root] = any(n.op is Op.LEAF and n.arg.dask is not None
-                                             for n in toposort(root))
-    return hit
+    """Whether `root` reads a dask array (its library says: dask's arrays mix with numpy's)."""
+    return root.library == "dask"
 
 
 def _chunk_ends(plan: Plan) -> list[bool]:
