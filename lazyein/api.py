@@ -80,13 +80,14 @@ class LazyTensor:
         result = _to_numpy(self.compute())
         return result if dtype is None else result.astype(dtype, copy=False)
 
-    def compute(self, max_bytes=None, out=None, progress=False, scheduler=None) -> np.ndarray:
+    def compute(self, max_bytes=None, out=None, progress=False, scheduler=None):
         """Evaluate the expression.
 
         Args:
             max_bytes: bound on working memory (bytes, or a string such as ``"64MB"``); on
                 dask, on each task's.
-            out: an array of the result's shape and a dtype the result casts to safely.
+            out: an array of the result's shape and a dtype the result casts to safely (of
+                the inputs' library).
             progress: show a progress bar over the evaluation's steps (dask's, on dask).
             scheduler: run on dask with this scheduler (``"threads"``, ``"sync"``, a
                 ``distributed.Client``, ...), as ``to_dask(max_bytes).compute(scheduler=)``.
@@ -94,7 +95,8 @@ class LazyTensor:
                 current scheduler.
 
         Returns:
-            The result as a new ndarray, or `out`.
+            The result as a new array of the inputs' library (a numpy.ndarray for numpy or
+            dask inputs; a torch tensor for torch's, ...), or `out`.
 
         Raises:
             MemoryBudgetError: no plan fits in `max_bytes`.
@@ -113,7 +115,7 @@ class LazyTensor:
                 dask runs numpy chunks.
         """
         roots = (self.node,)
-        check_on_dask(roots, runtime.backend_of(roots))
+        check_on_dask(roots)
         return runtime.to_dask(roots, parse_bytes(max_bytes))[0]
 
     def explain(self, max_bytes=None) -> Plan:
@@ -602,7 +604,7 @@ def trace(a, offset=0, axis1=0, axis2=1) -> LazyTensor:
 
 # -- evaluation ---------------------------------------------------------------------------
 
-def compute(*tensors, max_bytes=None, scheduler=None) -> tuple[np.ndarray, ...]:
+def compute(*tensors, max_bytes=None, scheduler=None) -> tuple:
     """Evaluate several expressions at once, computing work common to them once (on dask
     with `scheduler`, or when they have dask inputs: see `LazyTensor.compute`).
 
@@ -622,7 +624,7 @@ def _compute(tensors, max_bytes, out, progress, scheduler=None):
         check_libraries(roots)  # le.compute(t, u) of two libraries: an error, as building is
     backend = runtime.backend_of(roots)
     if scheduler is not None:
-        check_on_dask(roots, backend)
+        check_on_dask(roots)
     if out is not None:
         (root,) = roots
         if backend.name == "numpy":

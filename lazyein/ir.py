@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Op", "Node", "Leaf", "toposort", "promotable", "definition"]
+__all__ = ["Op", "Node", "Leaf", "toposort", "promotable", "definition", "common_library",
+           "NUMPY_LIBRARIES"]
 
 
 class Op(enum.Enum):
@@ -113,7 +114,7 @@ class Node(metaclass=_Interned):
         elif len(src) == 1:
             library = src[0].library
         else:
-            library = _library(src)
+            library = common_library(src)
         setattr_(self, "library", library)
 
     def __reduce__(self):  # unpickling re-interns
@@ -133,7 +134,7 @@ class Node(metaclass=_Interned):
         return pformat(self)
 
 
-def _library(src) -> str | None:
+def common_library(src) -> str | None:
     """The one library that `src`'s arrays come from; two raise the user's TypeError here,
     where every operation that joins operands passes, as the expression is built."""
     found = None
@@ -152,6 +153,8 @@ def _library(src) -> str | None:
 
 # dask arrays hold numpy chunks: an expression of both reads dask arrays (runs on dask)
 _DASK_AND_NUMPY = frozenset({"dask", "numpy"})
+# the libraries whose expressions numpy plans run (dask's in its tasks)
+NUMPY_LIBRARIES = _DASK_AND_NUMPY | {None}
 
 
 def promotable(node: Node):

@@ -14,7 +14,7 @@ from .backends.base import Backend
 from .backends.numpy import NUMPY
 from .budget import plan_within
 from .execute import run_steps
-from .ir import Node, Op, toposort
+from .ir import NUMPY_LIBRARIES, Node, Op, toposort
 from .steps import SLAB_BYTES, ChunkLoop, Plan
 
 __all__ = ["compute", "plan_for", "to_dask", "backend_of"]
@@ -29,7 +29,7 @@ def compute(roots: tuple[Node, ...], budget: int | None, out, progress, schedule
     casts to safely."""
     if backend is not NUMPY:
         return _in_library(roots, budget, out, progress, backend)
-    if scheduler is not None or any(map(_has_dask_inputs, roots)):
+    if scheduler is not None or any(r.library == "dask" for r in roots):
         return _on_dask(roots, budget, out, progress, scheduler)
     # an `out=` on disk takes a result larger than memory: the plan writes it region by
     # region into a scratch file beside it, never holding the whole result
@@ -37,17 +37,10 @@ def compute(roots: tuple[Node, ...], budget: int | None, out, progress, schedule
     plan, arrays = plan_for(roots, budget, stream_results=on_disk)
     env = list(arrays) + [None] * (plan.num_values - plan.num_leaves)
     with contextlib.ExitStack() as cleanup:
-        bar = _progress_bar(plan.num_chunks) if progress else None
-        if bar is not None:
-            cleanup.callback(bar.close)
         if on_disk:
             # computed aside, so `out` is untouched if anything fails; copied in slabs
             env[plan.outputs[0]] = _scratch_memmap(out, roots[0], cleanup)
-        run_steps(plan.steps, plan.frees, env, NUMPY, plan, bar and (bar, _chunk_ends(plan)))
-        results = [env[v] for v in plan.outputs]
-        for k in range(1, len(results)):  # le.compute(t, t): each result an array of its own
-            if any(np.may_share_memory(results[k], r) for r in results[:k]):
-                results[k] = results[k].copy()
+        results = _run(plan, env, NUMPY, progress, cleanup)
         if out is not None:
             _copy_in_slabs(out, results[0])
             return (out,)
@@ -144,13 +137,10 @@ def _on_dask(roots, budget, out, progress, scheduler):
     return tuple(results)
 
 
-_ON_NUMPY = frozenset({None, "numpy", "dask"})  # dask runs numpy plans in its tasks
-
-
 def backend_of(roots) -> Backend:
     """The backend `roots` run on: numpy, or the array-API library of their arrays (on
     those arrays' device)."""
-    if all(r.library in _ON_NUMPY for r in roots):
+    if all(r.library in NUMPY_LIBRARIES for r in roots):
         return NUMPY
     if len(roots) > 1 or (hit := caches.BACKENDS.get(roots[0])) is None:
         from .backends.array_api import backend_for
@@ -170,23 +160,24 @@ def _in_library(roots, budget, out, progress, backend):
     env = [a if not isinstance(a, np.ndarray) else backend.asarray(a) for a in arrays]
     env += [None] * (plan.num_values - plan.num_leaves)
     with contextlib.ExitStack() as cleanup:
-        bar = _progress_bar(plan.num_chunks) if progress else None
-        if bar is not None:
-            cleanup.callback(bar.close)
-        run_steps(plan.steps, plan.frees, env, backend, plan, bar and (bar, _chunk_ends(plan)))
-    results = [env[v] for v in plan.outputs]
-    for k in range(1, len(results)):  # le.compute(t, t): each result an array of its own
-        if any(results[k] is r for r in results[:k]):
-            results[k] = backend.xp.asarray(results[k], copy=True)
+        results = _run(plan, env, backend, progress, cleanup)
     if out is not None:  # untouched until everything is computed
         out[...] = backend.xp.astype(results[0], out.dtype)
         return (out,)
     return tuple(results)
 
 
-def _has_dask_inputs(root: Node) -> bool:
-    """Whether `root` reads a dask array (its library says: dask's arrays mix with numpy's)."""
-    return root.library == "dask"
+def _run(plan: Plan, env: list, backend: Backend, progress, cleanup) -> list:
+    """The results of running `plan` over `env` with `backend` (under a progress bar that
+    `cleanup` closes), each an array of its own: ``le.compute(t, t)`` gives two."""
+    bar = _progress_bar(plan.num_chunks) if progress else None
+    if bar is not None:
+        cleanup.callback(bar.close)
+    run_steps(plan.steps, plan.frees, env, backend, plan, bar and (bar, _chunk_ends(plan)))
+    results = [env[v] for v in plan.outputs]
+    for k in range(1, len(results)):
+        results[k] = backend.own(results[k], results[:k])
+    return results
 
 
 def _chunk_ends(plan: Plan) -> list[bool]:

@@ -105,6 +105,10 @@ class _Step:
     as long as that output does."""
 
     @property
+    def writes(self) -> tuple[int, ...]:  # most records make one value, `out`
+        return (self.out,)
+
+    @property
     def makes(self) -> tuple[int, ...]:
         return self.writes
 
@@ -119,10 +123,6 @@ class _OfSource(_Step):
     @property
     def reads(self) -> tuple[int, ...]:
         return (self.src,)
-
-    @property
-    def writes(self) -> tuple[int, ...]:
-        return (self.out,)
 
     @property
     def aliases(self) -> tuple[int, ...]:
@@ -193,10 +193,6 @@ class Contract(_Step):
     def reads(self) -> tuple[int, ...]:
         return self.args
 
-    @property
-    def writes(self) -> tuple[int, ...]:
-        return (self.out,)
-
 
 @dataclass(frozen=True)
 class Zeros(_Step):
@@ -211,10 +207,6 @@ class Zeros(_Step):
     @property
     def reads(self) -> tuple[int, ...]:
         return ()
-
-    @property
-    def writes(self) -> tuple[int, ...]:
-        return (self.out,)
 
 
 @dataclass(frozen=True)
@@ -246,7 +238,6 @@ class Accumulate(_Step):
     perm: tuple[int, ...] | None = None
     expand: tuple[int, ...] | None = None
     slab_rows: tuple[tuple[int, int], ...] | None = None
-    scratch: int = 0        # bytes it allocates: a copy of the region, the scaled term
     assign: bool = False
 
     @property
@@ -449,12 +440,7 @@ def accumulate(target, src, labels, coeff, region: ViewSpec, sizes, dtype,
     if shape and nbytes > SLAB_BYTES and not region.identity:
         rows = max(1, SLAB_BYTES * shape[0] // nbytes)
         slabs = tuple((i, min(i + rows, shape[0])) for i in range(0, shape[0], rows))
-        nbytes = rows * nbytes // shape[0]
-    scaled = src is not None and coeff != 1
-    # bytes allocated besides the result: the copy the region's add may make, and the
-    # scaled term
-    scratch = nbytes * (1 + scaled) if (slabs or scaled) else 0
-    return Accumulate(target, src, coeff, region, dtype, perm, expand, slabs, scratch, assign)
+    return Accumulate(target, src, coeff, region, dtype, perm, expand, slabs, assign)
 
 
 # -- the plan ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import re
 import numpy as np
 
 from .errors import ShapeError
+from .ir import NUMPY_LIBRARIES, common_library
 
 __all__ = ["SCALARS", "parse_bytes", "check_numeric", "check_out", "check_out_of_library",
            "check_libraries", "check_on_dask", "broadcast", "as_int", "as_count", "as_axis",
@@ -83,20 +84,18 @@ def check_out_of_library(out, root, of_a_library: bool):
                         "does not cast safely")
 
 
-def check_on_dask(roots, backend):
+def check_on_dask(roots):
     """That `roots` can run on dask, which computes numpy chunks: not another library's."""
-    if backend.name != "numpy":
-        raise TypeError(f"dask runs numpy arrays; this expression's arrays are "
-                        f"{roots[0].library}'s: compute it without a scheduler (it runs in "
-                        f"{roots[0].library}), or convert its inputs to numpy or dask arrays")
+    for library in {r.library for r in roots} - NUMPY_LIBRARIES:
+        raise TypeError(f"dask runs numpy arrays; this expression's arrays are {library}'s: "
+                        f"compute it without a scheduler (it runs in {library}), or convert "
+                        f"its inputs to numpy or dask arrays")
 
 
 def check_libraries(roots):
-    """Expressions computed together come from one library, as one expression's arrays do."""
-    found = sorted({r.library for r in roots} - {None})
-    if len(found) > 1:
-        raise TypeError(f"le.compute mixes arrays of two libraries, {found[0]} and "
-                        f"{found[1]}: compute each library's expressions on their own")
+    """Expressions computed together come from one library, as one expression's arrays do
+    (the rule that joining two operands follows: numpy's and dask's mix)."""
+    common_library(roots)
 
 
 def broadcast(what, *shapes):

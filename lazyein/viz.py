@@ -209,7 +209,7 @@ def plan_graph(plan) -> nx.MultiDiGraph:
             continue
         if isinstance(step, Accumulate):
             node = f"s{k}"
-            graph.add_node(node, cluster=where, **_accumulation(plan, step))
+            graph.add_node(node, cluster=where, **_accumulation(step, _scratch(plan, k)))
             if step.src is not None:
                 graph.add_edge(vertex(step.src), node)
             graph.add_edge(node, vertex(step.target))
@@ -386,14 +386,15 @@ def _view_kind(spec) -> str:
     return ", ".join(spec.kinds)
 
 
-def _accumulation(plan, step: Accumulate) -> dict:
-    """Attributes of the vertex adding a term into its target."""
+def _accumulation(step: Accumulate, scratch: int) -> dict:
+    """Attributes of the vertex adding a term into its target (`scratch`: the bytes the plan
+    counts for it)."""
     region = step.region
     where = "into " + (f"a {_view_kind(region)} view" if not region.identity else "all of it")
     coeff = "" if step.coeff == 1 else f" {step.coeff!r} ×"
     what = "the constant" if step.src is None else "the term"
     details = [where, "broadcast" if step.expand is not None else None,
-               f"{format_bytes(step.scratch)} scratch" if step.scratch else None]
+               f"{format_bytes(scratch)} scratch" if scratch else None]
     return {"label": _label(f"+={coeff} {what}", *details), **_ADD_INTO}
 
 

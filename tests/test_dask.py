@@ -250,6 +250,16 @@ def test_a_long_chain_of_computed_products_needs_no_recursion():
     np.testing.assert_allclose(t.compute(scheduler="sync"), want, atol=1e-10)
 
 
+def test_numpy_and_dask_expressions_compute_together():
+    """le.compute of an expression over numpy arrays and one over dask arrays: dask's hold
+    numpy chunks, so they are one library, as in one expression."""
+    x = np.arange(6.0).reshape(2, 3)
+    on_numpy, on_dask = le.lazy(x) * 2, le.lazy(da.from_array(x, chunks=(1, 3))).sum()
+    got = le.compute(on_numpy, on_dask, scheduler="sync")
+    np.testing.assert_array_equal(got[0], x * 2)
+    assert got[1] == x.sum()
+
+
 def test_unknown_shape_is_refused():
     x = chunked(np.arange(10.0) - 5, 3)
     with pytest.raises(le.ShapeError, match="unknown shape"):

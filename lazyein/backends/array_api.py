@@ -17,7 +17,7 @@ import numpy as np
 
 from ..steps import Accumulate, Contract, Dots, Gemm, Product, Sum, ViewSpec
 from .base import Backend, Layout, c_layout, register_backend
-from .numpy import NUMPY
+from .numpy import NUMPY, view_shape
 from .numpy import view as numpy_view
 
 __all__ = ["ArrayAPIBackend", "backend_for", "namespace_of", "library_of", "numpy_dtype"]
@@ -96,7 +96,7 @@ class _Box(NamedTuple):
         if spec.trims is not None:
             slices = spec.trims
         else:  # one whole axis per label, as the view has them
-            slices = (slice(None),) * len(_view_shape(shape, spec))
+            slices = (slice(None),) * len(view_shape(shape, spec))
         return cls(spec.index, spec.split, tuple(slices))
 
     def part(self, index: tuple) -> _Box:
@@ -122,7 +122,7 @@ class ArrayAPIBackend(Backend):
     # -- facts for the planner -----------------------------------------------------------------
     def view_layout(self, layout: Layout, spec: ViewSpec) -> Layout:
         if _needs_gather(spec):
-            return c_layout(_view_shape(layout.shape, spec), np.dtype(f"V{layout.itemsize}"))
+            return c_layout(view_shape(layout.shape, spec), np.dtype(f"V{layout.itemsize}"))
         return NUMPY.view_layout(layout, spec)
 
     def reshape_layout(self, layout: Layout, shape) -> Layout | None:
@@ -131,7 +131,7 @@ class ArrayAPIBackend(Backend):
     def view_bytes(self, layout: Layout, spec: ViewSpec) -> int:
         if not _needs_gather(spec):
             return 0
-        size = math.prod(_view_shape(layout.shape, spec))
+        size = math.prod(view_shape(layout.shape, spec))
         # the gathered copy and its positions, from positions of the whole source
         return size * (layout.itemsize + _INDEX_BYTES) + math.prod(layout.shape) * _INDEX_BYTES
 
@@ -151,7 +151,7 @@ class ArrayAPIBackend(Backend):
     def accumulate_scratch(self, step: Accumulate, target_shape) -> int:
         size = math.prod(target_shape)
         itemsize = step.dtype.itemsize
-        region = math.prod(_view_shape(target_shape, step.region))
+        region = math.prod(view_shape(target_shape, step.region))
         if step.region.identity:  # the term cast and broadcast, then the new result
             return (region + size) * itemsize
         if not _needs_gather(step.region):  # a box: the term, the sum, and the result's
@@ -302,6 +302,10 @@ class ArrayAPIBackend(Backend):
         product = self.xp.matmul(self._cast(a, counted), self._cast(b, counted))
         return product != 0 if logical else product
 
+    def own(self, array, others):
+        # without views to ask about, an array shares memory with itself only
+        return self.xp.asarray(array, copy=True) if any(array is o for o in others) else array
+
     def zeros(self, shape, dtype, fill, given=None):
         return self.xp.zeros(shape, dtype=self.dtype(dtype), device=self.device)
 
@@ -317,15 +321,6 @@ def _result_size(step: Contract, layouts) -> int:
         case Gemm(out_shape=out_shape):
             return math.prod(out_shape)
     return math.prod(layouts[0].shape)
-
-
-def _view_shape(shape, spec: ViewSpec) -> tuple[int, ...]:
-    """The shape of `spec`'s view of an array of `shape`."""
-    if spec.identity:
-        return tuple(shape)
-    from .numpy import stand_in  # the view of a stand-in: its shape, no data
-
-    return numpy_view(stand_in(c_layout(shape, np.int8)), spec).shape
 
 
 # the backends made so far, one per (namespace, device): a registry, not a cache (plans and

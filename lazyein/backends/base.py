@@ -138,6 +138,10 @@ class Backend:
         `fill` is false (the first term covers it); `given` is one the caller supplied."""
         raise NotImplementedError
 
+    def own(self, array, others):
+        """`array`, or a copy of it where it shares memory with one of `others`."""
+        raise NotImplementedError
+
     def asarray(self, array):
         """A constant of the plan (a numpy scalar or small array) in this library."""
         return array

@@ -10,7 +10,7 @@ import numpy as np
 from ..steps import Accumulate, Contract, Gemm, ViewSpec
 from .base import Backend, Layout, c_layout, register_backend
 
-__all__ = ["NumpyBackend", "NUMPY", "stand_in", "template", "unknown_layout"]
+__all__ = ["NumpyBackend", "NUMPY", "stand_in", "template", "unknown_layout", "view_shape"]
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # the floats BLAS multiplies: operands are cast first, so matmul's own loop runs on its
@@ -47,6 +47,13 @@ def unknown_layout(shape, dtype) -> np.ndarray:
         strides.append(step)
         step *= d + 1
     return template(shape, dtype, tuple(reversed(strides)))
+
+
+def view_shape(shape, spec: ViewSpec) -> tuple[int, ...]:
+    """The shape of `spec`'s view of an array of `shape` (taken of a stand-in: no data)."""
+    if spec.identity:
+        return tuple(shape)
+    return view(stand_in(c_layout(shape, np.int8)), spec).shape
 
 
 def _layout(array: np.ndarray) -> Layout:
@@ -115,7 +122,14 @@ class NumpyBackend(Backend):
         return total
 
     def accumulate_scratch(self, step: Accumulate, target_shape) -> int:
-        return step.scratch
+        # the copy an in-place add into a strided region may make, and the scaled term: of a
+        # slab where it goes in slabs
+        shape = view_shape(target_shape, step.region)
+        nbytes = math.prod(shape) * step.dtype.itemsize
+        if step.slab_rows:
+            nbytes = max(b - a for a, b in step.slab_rows) * nbytes // shape[0]
+        scaled = step.src is not None and step.coeff != 1
+        return nbytes * (1 + scaled) if (step.slab_rows or scaled) else 0
 
     # -- the executor's operations -------------------------------------------------------------
     def view(self, array, spec):
@@ -158,6 +172,9 @@ class NumpyBackend(Backend):
         if dtype in _BLAS:  # cast first, so that matmul's own loop is BLAS's
             return np.matmul(a.astype(dtype, copy=False), b.astype(dtype, copy=False))
         return np.matmul(a, b, dtype=dtype)
+
+    def own(self, array, others):
+        return array.copy() if any(np.may_share_memory(array, o) for o in others) else array
 
     def zeros(self, shape, dtype, fill, given=None):
         if given is None:
