@@ -5,6 +5,7 @@ import types
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lazyein as le
 import strategies
@@ -53,6 +54,49 @@ def test_random_dags_on_array_api_strict_match_numpy(case):
     # an expression of constants alone (eye, 0-d inputs, which mix with any library) is
     # numpy's
     _check(t.compute(), case.ref, case.bound, case.rtol, t.node.library is not None)
+
+
+def _check_strict(case, outputs=1):
+    """The case built on array-api-strict leaves: each output numpy's value and dtype."""
+    ts = case.build(_strict(case))[:outputs]
+    results = le.compute(*ts) if outputs > 1 else (ts[0].compute(),)
+    # expressions computed together run in one library: an expression of constants alone
+    # with the others
+    strict = any(t.node.library is not None for t in ts)
+    for t, got, ref, bound, rtol in zip(ts, results, case.refs, case.bounds, case.rtols):
+        assert t.shape == ref.shape and t.dtype == ref.dtype
+        _check(got, ref, bound, rtol, strict)
+
+
+@pytest.mark.parametrize("op", sorted(strategies.OPERATIONS))
+@settings(max_examples=30, **_SETTINGS)
+@given(data=st.data())
+def test_each_operation_on_array_api_strict(op, data):
+    """Each operation family alone, as test_property runs them on numpy."""
+    _check_strict(data.draw(strategies.exprs(max_ops=2, ops=(op,)), label="case"))
+
+
+@settings(max_examples=150, **_SETTINGS)
+@given(case=strategies.exprs(min_ops=1, max_ops=4, dtypes=(
+    "float32", "int64", "complex128", "float64", "int8", "int16", "int32")))
+def test_dtype_promotion_on_array_api_strict(case):
+    """Mixed input dtypes (small integers too) with Python and numpy scalars: numpy's
+    promotion and wrapping, computed in the other library."""
+    _check_strict(case)
+
+
+@settings(max_examples=100, **_SETTINGS)
+@given(case=strategies.exprs(min_ops=1, max_ops=4, share=True))
+def test_shared_subexpressions_on_array_api_strict(case):
+    """A node used twice by one operation (S * S, stack([S, S]), ...)."""
+    _check_strict(case)
+
+
+@settings(max_examples=60, **_SETTINGS)
+@given(case=strategies.exprs(min_ops=2, max_ops=5, outputs=3))
+def test_compute_many_on_array_api_strict(case):
+    """le.compute of three expressions at once, in array-api-strict."""
+    _check_strict(case, outputs=3)
 
 
 @settings(max_examples=120, **_SETTINGS)
