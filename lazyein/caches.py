@@ -6,7 +6,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 
-__all__ = ["register_cache", "clear", "PLAN_CACHE", "PLAN_CACHE_SIZE", "ROOT_PLANS",
+__all__ = ["register_cache", "clear", "memo", "PLAN_CACHE", "PLAN_CACHE_SIZE", "ROOT_PLANS",
            "ROOT_GRAPHS", "BACKENDS"]
 
 _CLEARS: list[Callable[[], None]] = []
@@ -21,8 +21,26 @@ def register_cache(clear_fn: Callable[[], None]) -> Callable[[], None]:
 
 def clear():
     """Empty every registered cache: the next compute of anything plans afresh."""
+    global _generation
+    _generation += 1  # every node's memo is stale
     for clear_fn in _CLEARS:
         clear_fn()
+
+
+def memo(node) -> dict:
+    """What is kept with `node` (an `ir.Node`) since the last `clear()`: a dict that later
+    stages fill (its signature, its terms), dropped with the node. Kept on the node itself,
+    not in a table keyed weakly by nodes: a node's terms may name the node (a reshape that
+    views it whole), which would keep a table's key alive for ever."""
+    found = node.memo
+    if found is None or found[_GENERATION] != _generation:
+        found = {_GENERATION: _generation}
+        object.__setattr__(node, "memo", found)
+    return found
+
+
+_generation = 0
+_GENERATION = object()  # the key, in a node's memo, of the generation it was made in
 
 
 # plans by the structure of what they compute (runtime's `structure` key) and their budget,

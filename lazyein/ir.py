@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .signature import signature_of
+
 __all__ = ["Op", "Node", "Leaf", "toposort", "promotable", "definition", "common_library",
            "NUMPY_LIBRARIES"]
 
@@ -99,6 +101,10 @@ class Node(metaclass=_Interned):
     dtype: np.dtype = field(init=False)
     # the array library the node's inputs come from (None: only constants), see `Leaf`
     library: str | None = field(init=False)
+    # its structure up to its inputs, and its inputs (`signature.signature_of`)
+    signature: tuple | None = field(init=False, repr=False)
+    # what later stages derive from the node and keep with it (`caches.memo`): its terms
+    memo: dict | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self):  # a badly shaped node cannot exist
         op, src, arg = self.op, self.src, self.arg
@@ -116,6 +122,8 @@ class Node(metaclass=_Interned):
         else:
             library = common_library(src)
         setattr_(self, "library", library)
+        setattr_(self, "signature", signature_of(self))
+        setattr_(self, "memo", None)
 
     def __reduce__(self):  # unpickling re-interns
         return Node, (self.op, self.src, self.arg)

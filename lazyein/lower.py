@@ -17,6 +17,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from . import caches
 from .ir import Node, Op, definition
 from .sop import Axis, Factor, Term, full_axis, map_term, merge_terms
 
@@ -25,7 +26,18 @@ from .sop import Axis, Factor, Term, full_axis, map_term, merge_terms
 # order, so that a chain of 10,000 computed nodes needs no recursion
 NESTING = 32
 
-__all__ = ["NESTING", "Lowering"]
+# A node's terms are kept with it (for later sessions: new expressions over a built
+# operator) when lowering it walked this many nodes or more, and there are at most
+# KEEP_TERMS of them: worth keeping, and small to keep
+KEEP_WALKED = 16
+KEEP_TERMS = 64
+
+# Check every node's terms against the lowering's postcondition (`_well_placed`): on in the
+# test suite (tests/conftest.py); off for users, as it costs a quarter of lowering a
+# convolution operator of 15,000 pads
+CHECK_PLACEMENT = False
+
+__all__ = ["NESTING", "CHECK_PLACEMENT", "Lowering"]
 
 
 class Lowering:
@@ -51,6 +63,7 @@ class Lowering:
         self._absorbed: set[Node] = set()  # this call's sums lowered in the sum above them
         self._asked: set[Node] = set()  # nodes the planner computes (and lowers) on their own
         self.why_dense: dict[Node, str] = {}  # nodes left as factors to compute, and why
+        self._count = 0  # nodes lowered by their rule so far
 
     def lower(self, node: Node) -> list[Term]:
         """The terms whose sum is `node`'s value.
@@ -63,22 +76,69 @@ class Lowering:
         computed on their own (the planner lowers them again).
         """
         stack = [(node, False)]
+        began: dict[Node, int] = {}  # per node being lowered, the count of nodes lowered before
         try:
             while stack:
                 n, expanded = stack.pop()
                 if not expanded:
-                    if n not in self._live and n not in self._memo:  # not reached before
-                        stack.append((n, True))
-                        stack.extend((s, False) for s in reversed(n.src)
-                                     if s not in self._live and s not in self._memo)
-                        self._absorb(n)
+                    if n in self._live or n in self._memo:
+                        continue  # reached before
+                    if (saved := self._saved(n)) is not None:
+                        self._absorbed.discard(n)  # its terms are known: read, not walked
+                        self._store(n, saved)
+                        continue
+                    began[n] = self._count
+                    stack.append((n, True))
+                    stack.extend((s, False) for s in reversed(n.src)
+                                 if s not in self._live and s not in self._memo)
+                    self._absorb(n)
                 elif n not in self._absorbed:
-                    self._store(n, self._lowered(n))
+                    terms = self._lowered(n)
+                    self._save(n, terms, self._count - began[n])
+                    self._store(n, terms)
             return self._memo[node] if node in self._memo else self._live.pop(node)
         finally:
             self._live.clear()
             self._read.clear()
             self._absorbed.clear()
+
+    def share(self, roots) -> None:
+        """Keep the terms of every node that `roots` read more than once (and of the roots):
+        the nodes a walk from the roots meets twice, walking no further than nodes whose
+        terms are kept with them (their own nodes are not lowered again)."""
+        users: dict[Node, int] = {}
+        stack = list(roots)
+        while stack:
+            n = stack.pop()
+            for s in n.src:
+                users[s] = users.get(s, 0) + 1
+                if users[s] == 1 and s.src and not self._known(s):
+                    stack.append(s)
+        self.shared = {n for n, k in users.items() if k > 1} | set(roots)
+
+    def _known(self, node: Node) -> bool:
+        return node.memo is not None and ("terms", self.budget) in caches.memo(node)
+
+    def _saved(self, node: Node) -> list[Term] | None:
+        """`node`'s terms kept with it by an earlier session of this budget, relabelled
+        afresh (its factors' reasons to be computed on their own come back too); None if
+        there are none."""
+        if node.memo is None or (saved := caches.memo(node).get(("terms", self.budget))) is None:
+            return None
+        terms, reasons = saved
+        for source, why in reasons:
+            self.why_dense.setdefault(source, why)
+        return [self.renamed(t) for t in terms]
+
+    def _save(self, node: Node, terms: list[Term], lowered: int):
+        """Keep `node`'s terms with it, for later sessions, when finding them took a walk of
+        `KEEP_WALKED` nodes or more and they are few (an operator built once and applied to
+        new arrays: its thousands of nodes are walked once, its few terms kept)."""
+        if lowered < KEEP_WALKED or len(terms) > KEEP_TERMS:
+            return
+        sources = dict.fromkeys(f.source for t in terms for f in t.factors)
+        reasons = tuple((s, self.why_dense[s]) for s in sources if s in self.why_dense)
+        caches.memo(node)[("terms", self.budget)] = (terms, reasons)
 
     def _absorb(self, node: Node):
         """Mark the sources of a sum (or scaling) that are sums read by it alone, in its
@@ -107,11 +167,13 @@ class Lowering:
 
     def _lowered(self, node: Node) -> list[Term]:
         """`node`'s terms by its op's rule, in its dtype, equal terms merged."""
+        self._count += 1
         terms = definition(node.op).lower(self, node)
         if node.op is Op.LEAF:
             return terms  # one factor viewing all of it: nothing to merge or check
         terms = merge_terms([_promoted(t, node.dtype) for t in terms])
-        assert all(_well_placed(t, node.shape) for t in terms), (node, terms)
+        if CHECK_PLACEMENT:
+            assert all(_well_placed(t, node.shape) for t in terms), (node, terms)
         return terms
 
     def operand(self, src: Node, node: Node) -> list[Term]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -16,6 +15,7 @@ from .execute import run_steps
 from .ir import Node, Op, toposort
 from .lower import NESTING, Lowering
 from .printing import describe_op, letters
+from .signature import roots_signature
 from .sop import Term, axis_labels, chunk_groups, restrict, term_labels
 from .steps import (
     Accumulate,
@@ -623,12 +623,12 @@ def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False,
     """Lower `roots`, emit the steps that compute them (slicing terms as `slicing` says, see
     `_Builder`), and account for their memory: the plan, and its profile for the budget
     search. `budget` bounds the sums computed first (see `Lowering`)."""
-    nodes = toposort(*roots)
-    leaves = [n for n in nodes if n.op is Op.LEAF]
-    users = Counter(s for n in nodes for s in n.src)
-    shared = {n for n, k in users.items() if k > 1} | set(roots)
+    found = roots_signature(roots)  # (its inputs are the leaves in order, walk or not)
+    leaves = list(found[1]) if found is not None else \
+        [n for n in toposort(*roots) if n.op is Op.LEAF]
     builder = _Builder(leaves, slicing, stream_results=stream_results, budget=budget,
-                       shared=shared, backend=backend)
+                       backend=backend)
+    builder.lowering.share(roots)
     builder.roots = set(roots)
     outputs = tuple(builder.evaluate(r, into=f"result {k}") for k, r in enumerate(roots))
     frees, kept = _lifetimes(builder.steps, outputs, len(leaves))

@@ -15,6 +15,7 @@ from .backends.numpy import NUMPY
 from .budget import plan_within
 from .execute import run_steps
 from .ir import NUMPY_LIBRARIES, Node, Op, toposort
+from .signature import roots_signature
 from .steps import SLAB_BYTES, ChunkLoop, Plan
 
 __all__ = ["compute", "plan_for", "to_dask", "backend_of"]
@@ -55,7 +56,7 @@ def plan_for(roots, budget=None, stream_results=False,
     if known is not None and (hit := known.get((budget, stream_results, backend.name))) \
             is not None:
         return hit
-    key, arrays = _structure(roots)
+    key, arrays = _key(roots)
     # a tighter budget may need a different plan, and each backend prices its own kernels
     key = (key, budget, stream_results, backend.name)
     plan = caches.PLAN_CACHE.get(key)
@@ -69,6 +70,17 @@ def plan_for(roots, budget=None, stream_results=False,
         caches.ROOT_PLANS.setdefault(roots[0], {})[budget, stream_results, backend.name] = \
             (plan, arrays)
     return plan, arrays
+
+
+def _key(roots: tuple[Node, ...]) -> tuple[tuple, list]:
+    """A key equal for DAGs of equal structure, shapes, dtypes and input strides (see
+    `signature`), and the inputs' arrays in plan order: from the roots' signatures, which
+    cost only nodes not seen before, or from a walk of a DAG over too many inputs."""
+    if (found := roots_signature(roots)) is None:
+        return _structure(roots)
+    key, inputs = found
+    return ("signature", key), [leaf.arg.array if leaf.arg.native is None else leaf.arg.native
+                               for leaf in inputs]
 
 
 def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
