@@ -379,7 +379,7 @@ def matmul(a, b) -> LazyTensor:
                          f"{x.shape}) must match the {which} axis of the second (size {ny}, "
                          f"shape {y.shape})")
     bx, by = x.shape[:-2], y.shape[:-2]
-    batch = broadcast("matmul batch axes of", bx, by)
+    batch = broadcast("matmul batch axes of", bx, by) if bx or by else ()
     nb = len(batch)
     labels_b = tuple(range(3, 3 + nb))
     out = labels_b + tuple(ix for ix in (i if len(x.shape) > 1 else None,

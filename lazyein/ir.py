@@ -4,6 +4,7 @@ in lazyein/ops/)."""
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import weakref
 from collections.abc import Hashable
@@ -28,6 +29,10 @@ class Op(enum.Enum):
     RESHAPE = "reshape"  # ops/reshape.py, arg: ReshapeArgs(shape)
     PAD = "pad"          # ops/pad.py, arg: PadArgs(widths, constants)
     CONCAT = "concat"    # ops/concat.py, arg: ConcatArgs(axis)
+
+    # members are singletons: hashed by identity, in C (Enum's own hash is Python code, and
+    # every node built hashes its op)
+    __hash__ = object.__hash__
 
 
 class Leaf:
@@ -79,15 +84,27 @@ class Leaf:
 
 
 class _Interned(type):
-    _cache: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+    # key -> a weak reference to the node: a plain dict of weakrefs (not a
+    # WeakValueDictionary, whose Python-level get and set were a third of building a DAG of
+    # 46,000 nodes); each reference drops its entry when its node dies
+    _cache: dict = {}
 
     def __call__(cls, op, src=(), arg=None):
         # children are interned, so hashing src hashes their ids; args are NamedTuples,
         # equal to plain tuples of their fields, so the op (in the key) tells them apart
         key = (op, src, arg)
-        if (hit := cls._cache.get(key)) is None:
-            hit = cls._cache[key] = super().__call__(op, src, arg)
+        ref = cls._cache.get(key)
+        if ref is None or (hit := ref()) is None:
+            hit = super().__call__(op, src, arg)
+            cls._cache[key] = weakref.ref(hit, functools.partial(_forget, cls._cache, key))
         return hit
+
+
+def _forget(cache: dict, key, ref):
+    """Drop `key`'s entry, if it is still `ref` (a node freed late, by the cycle collector,
+    may have been built anew under its key by then)."""
+    if cache.get(key) is ref:
+        del cache[key]
 
 
 @dataclass(frozen=True, eq=False, slots=True, weakref_slot=True)

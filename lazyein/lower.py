@@ -56,6 +56,7 @@ class Lowering:
         # the nodes whose terms are kept once lowered (None: all): a node with one user is
         # lowered once, and its terms (thousands of pads fused into a window) need not stay
         self.shared = shared
+        self.users: dict[Node, int] | None = None  # or, how often nodes are read (`share`)
         self._labels = itertools.count()
         self._memo: dict[Node, list[Term]] = {}  # kept terms, for later calls
         self._live: dict[Node, list[Term]] = {}  # this call's terms not read yet
@@ -75,26 +76,26 @@ class Lowering:
         every node read more than once. Kept are the terms of shared nodes, and of nodes
         computed on their own (the planner lowers them again).
         """
-        stack = [(node, False)]
-        began: dict[Node, int] = {}  # per node being lowered, the count of nodes lowered before
+        # (node, None) to reach a node; (node, k) to lower it, k nodes having been lowered
+        # before its sources were
+        stack: list[tuple[Node, int | None]] = [(node, None)]
         try:
             while stack:
-                n, expanded = stack.pop()
-                if not expanded:
+                n, began = stack.pop()
+                if began is None:
                     if n in self._live or n in self._memo:
                         continue  # reached before
                     if (saved := self._saved(n)) is not None:
                         self._absorbed.discard(n)  # its terms are known: read, not walked
                         self._store(n, saved)
                         continue
-                    began[n] = self._count
-                    stack.append((n, True))
-                    stack.extend((s, False) for s in reversed(n.src)
+                    stack.append((n, self._count))
+                    stack.extend((s, None) for s in reversed(n.src)
                                  if s not in self._live and s not in self._memo)
                     self._absorb(n)
                 elif n not in self._absorbed:
                     terms = self._lowered(n)
-                    self._save(n, terms, self._count - began[n])
+                    self._save(n, terms, self._count - began, n in node.src)
                     self._store(n, terms)
             return self._memo[node] if node in self._memo else self._live.pop(node)
         finally:
@@ -103,18 +104,40 @@ class Lowering:
             self._absorbed.clear()
 
     def share(self, roots) -> None:
-        """Keep the terms of every node that `roots` read more than once (and of the roots):
-        the nodes a walk from the roots meets twice, walking no further than nodes whose
-        terms are kept with them (their own nodes are not lowered again)."""
-        users: dict[Node, int] = {}
+        """Drop once read the terms of the nodes that `roots` read once (not roots): found
+        by a walk from the roots that stops at nodes whose terms are kept with them. Nodes
+        below those (lowered if what they keep needs them computed) are not counted, so
+        they are kept: dropping a node's terms is what must be known to be safe."""
+        users: dict[Node, int] = {}  # (also what the walk has reached: a 0 for a root)
         stack = list(roots)
         while stack:
             n = stack.pop()
+            if self._known(n):
+                # its terms are read, not walked; the planner lowers what they view
+                for d in self._kept_views(n):
+                    if d not in users:
+                        users[d] = 0
+                        stack.append(d)
+                continue
             for s in n.src:
-                users[s] = users.get(s, 0) + 1
-                if users[s] == 1 and s.src and not self._known(s):
+                count = users[s] = users.get(s, 0) + 1
+                if count == 1 and s.src:
                     stack.append(s)
-        self.shared = {n for n, k in users.items() if k > 1} | set(roots)
+        for r in roots:
+            users[r] = 2  # kept: the planner reads a root's terms
+        self.users = users
+
+    def _kept_views(self, node: Node) -> list[Node]:
+        """The computed nodes that `node`'s kept terms view, which the planner lowers on
+        their own: their factors' sources, and what a reshape of a whole array reshapes."""
+        terms, _ = caches.memo(node)[("terms", self.budget)]
+        found = []
+        for source in dict.fromkeys(f.source for t in terms for f in t.factors):
+            if source is node:
+                found.extend(node.src[:1])
+            elif source.src:
+                found.append(source)
+        return found
 
     def _known(self, node: Node) -> bool:
         return node.memo is not None and ("terms", self.budget) in caches.memo(node)
@@ -130,11 +153,13 @@ class Lowering:
             self.why_dense.setdefault(source, why)
         return [self.renamed(t) for t in terms]
 
-    def _save(self, node: Node, terms: list[Term], lowered: int):
-        """Keep `node`'s terms with it, for later sessions, when finding them took a walk of
-        `KEEP_WALKED` nodes or more and they are few (an operator built once and applied to
-        new arrays: its thousands of nodes are walked once, its few terms kept)."""
-        if lowered < KEEP_WALKED or len(terms) > KEEP_TERMS:
+    def _save(self, node: Node, terms: list[Term], lowered: int, operand: bool):
+        """Keep `node`'s terms with it, for later sessions, when they are few and finding
+        them took a walk of `KEEP_WALKED` nodes or more, or `node` is an `operand` of the
+        node lowered (an operator built once and applied to new arrays: ``op @ v``, its
+        thousands of nodes walked once and its few terms kept)."""
+        if not (operand or lowered >= KEEP_WALKED) or len(terms) > KEEP_TERMS or \
+                node.op is Op.LEAF:
             return
         sources = dict.fromkeys(f.source for t in terms for f in t.factors)
         reasons = tuple((s, self.why_dense[s]) for s in sources if s in self.why_dense)
@@ -162,6 +187,8 @@ class Lowering:
         self._read.clear()
 
     def _kept(self, node: Node) -> bool:
+        if self.users is not None:  # kept unless found read once
+            return self.users.get(node) != 1 or node in self.why_dense or node in self._asked
         return self.shared is None or node in self.shared or node in self.why_dense or \
             node in self._asked
 

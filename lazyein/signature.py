@@ -17,8 +17,6 @@ those below it): such a DAG is keyed by a walk instead (see `runtime`).
 
 from __future__ import annotations
 
-import weakref
-
 __all__ = ["Structure", "signature", "signature_of", "roots_signature", "MAX_INPUTS"]
 
 # A node over more distinct inputs than this has no signature: listing them at every node
@@ -27,10 +25,10 @@ MAX_INPUTS = 64
 
 
 class Structure:
-    """A DAG's structure up to its inputs: one object per distinct structure alive, compared
-    by identity (a plan cache key holding it keeps it, and so its meaning, alive)."""
+    """A DAG's structure up to its inputs, compared by identity (a plan cache key holding
+    it keeps it, and so its meaning, alive)."""
 
-    __slots__ = ("__weakref__",)
+    __slots__ = ()
 
 
 def signature(node) -> tuple[Structure, tuple] | None:
@@ -88,11 +86,17 @@ def _joined(parts) -> tuple[tuple | None, tuple]:
 
 
 def _structure(description: tuple) -> Structure:
-    """The one live `Structure` of `description` (made if none is alive)."""
+    """The `Structure` of `description`: one for equal descriptions, while the table holds
+    it (past `MAX_STRUCTURES` it starts afresh: a structure forgotten is made anew, so equal
+    DAGs built far apart may miss each other's plans, but two structures never collide)."""
     if (hit := _STRUCTURES.get(description)) is None:
+        if len(_STRUCTURES) >= MAX_STRUCTURES:
+            _STRUCTURES.clear()
         hit = _STRUCTURES[description] = Structure()
     return hit
 
 
-# description -> its structure, while some node or plan key holds it
-_STRUCTURES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+# description -> its structure (a plain dict: a weak-valued one costs a fifth of building a
+# DAG; bounded instead, at some 20 MB)
+_STRUCTURES: dict = {}
+MAX_STRUCTURES = 1 << 16

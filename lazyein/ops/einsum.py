@@ -51,9 +51,15 @@ def abstract(src, arg: EinsumArgs):
             assert d in (1, sizes[ix]), f"label {ix} sizes {d} and {sizes[ix]}"
     if len(src) == 1:  # a transposition, a trace, a sum: the operand's own dtype
         dtype = src[0].dtype
+    elif all(s.dtype == src[0].dtype and not _weak(s) for s in src):
+        dtype = src[0].dtype  # the common case, without numpy's promotion machinery
     else:
         dtype = np.result_type(*(promotable(s) for s in src)) if src else np.float64
     return tuple(sizes[ix] for ix in output), dtype
+
+
+def _weak(node: Node) -> bool:
+    return node.op is Op.LEAF and node.arg.weak
 
 
 def _equation(arg: EinsumArgs) -> str:

@@ -28,6 +28,8 @@ def lower(session, node: Node) -> list[Term]:
     terms = [t._replace(out=tuple(ax._replace(start=ax.start + lo)
                                   for ax, (lo, _) in zip(t.out, widths)))
              for t in session.operand(src, node)]
+    if not any(c for pair in constants for c in pair):
+        return terms  # zeros around: no frame
     # The frame is split into disjoint boxes: along axis k, outside the inner range, with
     # the axes before k whole and the axes after k inside it. Disjoint, so exact; a corner
     # takes the constant of its last axis, as np.pad, which pads axis after axis.

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from ..ir import Node, Op
 from ..regroup import NoView, reshaped
-from ..sop import Term
+from ..sop import Axis, Term
 from .base import Drawing, OpDef, register_op
 
 __all__ = ["ReshapeArgs", "RESHAPE"]
@@ -26,13 +26,40 @@ def abstract(src, arg: ReshapeArgs):
 def lower(session, node: Node) -> list[Term]:
     """reshape splits and merges axes: labels split into parts, axes gather labels"""
     (src,) = node.src
+    terms = session.operand(src, node)
+    if (ones := _ones_only(src.shape, node.shape)) is not None:
+        moved = [_ones_moved(t, ones) for t in terms]
+        if None not in moved:
+            return moved
     try:
-        return [reshaped(t, src.shape, node.shape, session.fresh)
-                for t in session.operand(src, node)]
+        return [reshaped(t, src.shape, node.shape, session.fresh) for t in terms]
     except NoView:
         session.why_dense[node] = "no split or merge of labels expresses this reshape"
         session.ask(src)  # numpy reshapes `src` computed: the planner lowers it again
         return session.dense(node)
+
+
+def _ones_only(shape, target) -> tuple[tuple[bool, ...], tuple[bool, ...]] | None:
+    """Does the reshape only add or drop length-1 axes (`le.stack` gives each operand a
+    new one)? Then per axis of `shape` and of `target`, whether it is such an axis
+    (a length-1 axis is kept or dropped alike); None if it does more."""
+    if [d for d in shape if d != 1] != [d for d in target if d != 1]:
+        return None
+    return tuple(d == 1 for d in shape), tuple(d == 1 for d in target)
+
+
+def _ones_moved(term: Term, ones) -> Term | None:
+    """`term` with its length-1 output axes (index 0, no label) dropped and new ones put
+    where `ones` says: the common reshape of a stack, without regrouping labels; None if a
+    length-1 axis is indexed otherwise (a label of size 1: the general rule places it)."""
+    dropped, added = ones
+    if any(one and ax != _POINT for ax, one in zip(term.out, dropped)):
+        return None
+    kept = iter([ax for ax, one in zip(term.out, dropped) if not one])
+    return term._replace(out=tuple(_POINT if one else next(kept) for one in added))
+
+
+_POINT = Axis(0, ())  # a length-1 axis: index 0
 
 
 def describe(node: Node) -> str:
