@@ -4,7 +4,6 @@ in lazyein/ops/)."""
 from __future__ import annotations
 
 import enum
-import functools
 import math
 import weakref
 from collections.abc import Hashable
@@ -84,9 +83,9 @@ class Leaf:
 
 
 class _Interned(type):
-    # key -> a weak reference to the node: a plain dict of weakrefs (not a
-    # WeakValueDictionary, whose Python-level get and set were a third of building a DAG of
-    # 46,000 nodes); each reference drops its entry when its node dies
+    # key -> a weak reference to the node that drops its entry when the node dies: a plain
+    # dict of `_Ref`s, as a WeakValueDictionary's Python-level get and set were a third of
+    # building a DAG of 46,000 nodes
     _cache: dict = {}
 
     def __call__(cls, op, src=(), arg=None):
@@ -96,15 +95,22 @@ class _Interned(type):
         ref = cls._cache.get(key)
         if ref is None or (hit := ref()) is None:
             hit = super().__call__(op, src, arg)
-            cls._cache[key] = weakref.ref(hit, functools.partial(_forget, cls._cache, key))
+            ref = cls._cache[key] = _Ref(hit, _forget)
+            ref.key = key
         return hit
 
 
-def _forget(cache: dict, key, ref):
-    """Drop `key`'s entry, if it is still `ref` (a node freed late, by the cycle collector,
-    may have been built anew under its key by then)."""
-    if cache.get(key) is ref:
-        del cache[key]
+class _Ref(weakref.ref):
+    """A weak reference that knows its key in the table of interned nodes."""
+
+    __slots__ = ("key",)
+
+
+def _forget(ref: _Ref):
+    """Drop `ref`'s entry, if the table still holds it (a node freed late, by the cycle
+    collector, may have been built anew under its key by then)."""
+    if _Interned._cache.get(ref.key) is ref:
+        del _Interned._cache[ref.key]
 
 
 @dataclass(frozen=True, eq=False, slots=True, weakref_slot=True)
@@ -118,8 +124,9 @@ class Node(metaclass=_Interned):
     dtype: np.dtype = field(init=False)
     # the array library the node's inputs come from (None: only constants), see `Leaf`
     library: str | None = field(init=False)
-    # its structure up to its inputs, and its inputs (`signature.signature_of`)
-    signature: tuple | None = field(init=False, repr=False)
+    # the number of its structure up to its inputs, and its inputs (`signature`)
+    structure: int | None = field(init=False, repr=False)
+    inputs: tuple | None = field(init=False, repr=False)
     # what later stages derive from the node and keep with it (`caches.memo`): its terms
     memo: dict | None = field(init=False, default=None, repr=False)
 
@@ -139,7 +146,9 @@ class Node(metaclass=_Interned):
         else:
             library = common_library(src)
         setattr_(self, "library", library)
-        setattr_(self, "signature", signature_of(self))
+        structure, inputs = signature_of(self)
+        setattr_(self, "structure", structure)
+        setattr_(self, "inputs", inputs)
         setattr_(self, "memo", None)
 
     def __reduce__(self):  # unpickling re-interns

@@ -17,49 +17,45 @@ those below it): such a DAG is keyed by a walk instead (see `runtime`).
 
 from __future__ import annotations
 
-__all__ = ["Structure", "signature", "signature_of", "roots_signature", "MAX_INPUTS"]
+import itertools
+
+__all__ = ["signature", "signature_of", "roots_signature", "MAX_INPUTS"]
 
 # A node over more distinct inputs than this has no signature: listing them at every node
 # of a long sum of arrays would cost the square of its length
 MAX_INPUTS = 64
 
 
-class Structure:
-    """A DAG's structure up to its inputs, compared by identity (a plan cache key holding
-    it keeps it, and so its meaning, alive)."""
-
-    __slots__ = ()
-
-
-def signature(node) -> tuple[Structure, tuple] | None:
-    """``(structure, inputs)`` of `node` (an `ir.Node`): its structure, and its leaf nodes
-    in order of first appearance; None over more than `MAX_INPUTS` inputs."""
-    found = node.signature
-    if found is None:
+def signature(node) -> tuple[int, tuple] | None:
+    """``(structure, inputs)`` of `node` (an `ir.Node`): the number of its structure, and
+    its leaf nodes in order of first appearance; None over more than `MAX_INPUTS` inputs."""
+    structure = node.structure
+    if structure is None:
         return None
-    structure, inputs = found
+    inputs = node.inputs
     return structure, (node,) if inputs is None else inputs
 
 
-def signature_of(node) -> tuple[Structure, tuple | None] | None:
-    """What `node` keeps as its signature, made from its sources' when it is built: a
-    leaf's inputs are None (it lists itself, which it cannot hold without a cycle)."""
+def signature_of(node) -> tuple[int | None, tuple | None]:
+    """What `node` keeps (`ir.Node.structure` and `.inputs`), made from its sources' when
+    it is built: a leaf's inputs are None (it lists itself, which it cannot hold without a
+    cycle); a node over too many inputs has no structure."""
     if not node.src and node.op.value == "leaf":
         leaf = node.arg
         # strides decide which reshapes copy (part of the memory estimate); names appear in
         # explain()'s report; a Python scalar's value is read from its array, as any input's
-        return _structure(("leaf", node.shape, node.dtype.str, leaf.array.strides, leaf.weak,
-                           leaf.name)), None
+        return _number(("leaf", node.shape, node.dtype.str, leaf.array.strides, leaf.weak,
+                        leaf.name)), None
     parts = [signature(s) for s in node.src]
     if None in parts:
-        return None
+        return None, None
     if len(parts) == 1:  # its inputs are its source's, in the same order
         (structure, inputs), = parts
-        return _structure((node.op.value, node.arg, structure)), inputs
+        return _number((node.op.value, node.arg, structure)), inputs
     inputs, sources = _joined(parts)
     if inputs is None:
-        return None
-    return _structure((node.op.value, node.arg, sources)), inputs
+        return None, None
+    return _number((node.op.value, node.arg, sources)), inputs
 
 
 def roots_signature(roots) -> tuple[tuple, tuple] | None:
@@ -85,18 +81,19 @@ def _joined(parts) -> tuple[tuple | None, tuple]:
     return tuple(slot), tuple(joined)
 
 
-def _structure(description: tuple) -> Structure:
-    """The `Structure` of `description`: one for equal descriptions, while the table holds
-    it (past `MAX_STRUCTURES` it starts afresh: a structure forgotten is made anew, so equal
-    DAGs built far apart may miss each other's plans, but two structures never collide)."""
-    if (hit := _STRUCTURES.get(description)) is None:
-        if len(_STRUCTURES) >= MAX_STRUCTURES:
-            _STRUCTURES.clear()
-        hit = _STRUCTURES[description] = Structure()
+def _number(description: tuple) -> int:
+    """The number of `description`: one for equal descriptions while the table holds it.
+    Numbers are never reused, so when the table starts afresh (past `MAX_STRUCTURES`) a
+    structure forgotten gets a new number: equal DAGs built far apart may miss each other's
+    plans, but two structures never share one. (Plain ints, not objects: the cycle
+    collector skips a table of tuples of ints, and it scans what building a DAG makes.)"""
+    if (hit := _NUMBERS.get(description)) is None:
+        if len(_NUMBERS) >= MAX_STRUCTURES:
+            _NUMBERS.clear()
+        hit = _NUMBERS[description] = next(_COUNTER)
     return hit
 
 
-# description -> its structure (a plain dict: a weak-valued one costs a fifth of building a
-# DAG; bounded instead, at some 20 MB)
-_STRUCTURES: dict = {}
+_NUMBERS: dict = {}
+_COUNTER = itertools.count()
 MAX_STRUCTURES = 1 << 16

@@ -32,8 +32,9 @@ def lower(session, node: Node) -> list[Term]:
         placed = []
         for t in session.operand(src, node):
             out = list(t.out)
-            out[axis] = out[axis]._replace(start=out[axis].start + offset)
-            placed.append(t._replace(out=tuple(out)))
+            ax = out[axis]
+            out[axis] = Axis(ax.start + offset, ax.subs, ax.steps)
+            placed.append(Term(t.coeff, t.factors, tuple(out), t.sizes, t.dtype))
         parts.append(placed)
         offset += src.shape[axis]
     return _fuse_shifted(session, parts) or [t for placed in parts for t in placed]
@@ -96,15 +97,20 @@ def _with_copies(session, term: Term, count: int, delta) -> Term | None:
 def _shift_form(term: Term) -> tuple[tuple, tuple[int, ...]]:
     """`term` split into what copies moved along their axes share (labels numbered by first
     appearance, sizes, sources, coefficient) and what moves: every axis start and sub offset,
-    out axes first, then each factor's."""
+    out axes first, then each factor's. (Flat tuples: a stack of 15,000 pads asks this of
+    each; an axis's steps, None or a tuple, begin it and -1 ends it.)"""
     names: dict[int, int] = {}
-    key, moving = [term.coeff, str(term.dtype)], []
+    sizes = term.sizes
+    key, moving = [term.coeff, term.dtype], []
     for axes, source in [(term.out, None), *((f.axes, id(f.source)) for f in term.factors)]:
         key.append(source)
         for ax in axes:
-            key.append((ax.steps, tuple((names.setdefault(s.label, len(names)), s.dim,
-                                         term.sizes[s.label]) for s in ax.subs)))
-            moving += [ax.start, *(s.offset for s in ax.subs)]
+            key.append(ax.steps)
+            moving.append(ax.start)
+            for label, dim, offset in ax.subs:
+                key += (names.setdefault(label, len(names)), dim, sizes[label])
+                moving.append(offset)
+            key.append(-1)
     return tuple(key), tuple(moving)
 
 
