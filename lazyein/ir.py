@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["Op", "Node", "Leaf", "toposort", "promotable", "definition", "common_library",
-           "NUMPY_LIBRARIES"]
+           "NUMPY_LIBRARIES", "PLACEHOLDERS", "placeholders_among"]
 
 
 class Op(enum.Enum):
@@ -40,11 +40,18 @@ class Leaf:
     from one library: "numpy" (dask arrays hold numpy chunks), another library's name, or
     None for what mixes with any (Python scalars, 0-d constants)."""
 
-    __slots__ = ("array", "name", "weak", "dask", "native", "library", "__weakref__")
+    __slots__ = ("array", "name", "weak", "dask", "native", "library", "placeholder",
+                 "__weakref__")
 
     def __init__(self, array: np.ndarray, name: str | None = None, weak: bool = False,
-                 dask=None, native=None, library: str | None = None):
+                 dask=None, native=None, library: str | None = None, placeholder=False):
         self.array = array
+        # a placeholder (le.placeholder) has no array until a le.function of it is called:
+        # `array` is a stand-in with its shape, dtype and C strides, never read, registered
+        # in PLACEHOLDERS so that a compute can tell it is unbound
+        self.placeholder = placeholder
+        if placeholder:
+            PLACEHOLDERS[id(array)] = self
         self.name = name
         # A Python scalar keeps numpy's "weak" promotion (NEP 50): 2 * float32 stays float32.
         self.weak = weak
@@ -74,6 +81,19 @@ class Leaf:
 
     def __repr__(self):
         return self.name or f"array{list(self.array.shape)}"
+
+
+# the placeholders alive, by the id of their stand-in array (each leaf keeps its array alive,
+# so an id here is never reused while its entry lasts); empty in a program that makes none
+PLACEHOLDERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def placeholders_among(arrays) -> list[Leaf]:
+    """The placeholders whose stand-ins are among `arrays` (a plan's leaf arrays)."""
+    if not PLACEHOLDERS:
+        return []
+    found = ((a, PLACEHOLDERS.get(id(a))) for a in arrays)
+    return [leaf for a, leaf in found if leaf is not None and leaf.array is a]
 
 
 class _Interned(type):
