@@ -27,7 +27,7 @@ from .api import (
                   transpose,
 )
 from .errors import LazyeinError, MemoryBudgetError, ShapeError, SubscriptError
-from .function import Function, function
+from .functions import Function, function
 from .linear_operator import aslinearoperator
 from .steps import Plan
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ShapeError
-from .function import Function
+from .functions import Function
 from .validate import parse_bytes
 
 __all__ = ["aslinearoperator"]
