@@ -271,9 +271,9 @@ def _bound(a, leaf: Leaf, k: int) -> np.ndarray:
         raise TypeError(f"argument {k} ({_describe(leaf)}) must be a numpy array (or what "
                         f"np.asarray accepts), not {type(a).__name__}: a le.function runs "
                         "on numpy")
-    if not isinstance(a, np.ndarray):
-        a = np.asarray(a)
-    if not isinstance(a, np.ndarray) or a.dtype.kind not in "biufc":
+    if type(a) is not np.ndarray:
+        a = np.asarray(a)  # lists, scalars; a subclass (np.matrix, a memmap) as a plain view
+    if a.dtype.kind not in "biufc":
         raise TypeError(f"argument {k} ({_describe(leaf)}) has dtype {a.dtype}: lazyein "
                         "computes on numeric arrays")
     shape, dtype = leaf.array.shape, leaf.array.dtype

@@ -127,6 +127,23 @@ def test_safe_casts_are_cast_others_refused():
         f(np.array(["a", "b", "c"]))
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_array_subclasses_lists_and_scalars(tmp_path):
+    x = le.placeholder((4, 1))
+    f = le.function(x, x.reshape(2, 2) @ np.ones((2, 2)))
+    want = np.arange(4.0).reshape(2, 2) @ np.ones((2, 2))
+    got = f(np.matrix(np.arange(4.0)).T)  # np.matrix reshapes only to 2-D: read as ndarray
+    assert type(got) is np.ndarray
+    np.testing.assert_array_equal(got, want)
+    disk = np.memmap(tmp_path / "x.dat", dtype=float, mode="w+", shape=(4, 1))
+    disk[:, 0] = np.arange(4.0)
+    np.testing.assert_array_equal(f(disk), want)
+    np.testing.assert_array_equal(f([[0], [1], [2], [3]]), want)
+    s = le.placeholder((), np.complex128)
+    got = le.function(s, 3 * s)(2)
+    assert got.shape == () and got.dtype == np.complex128 and got == 6
+
+
 def test_wrong_shapes_and_counts():
     x, y = le.placeholder((3,), name="x"), le.placeholder((2, 3), name="y")
     f = le.function([x, y], y @ x)
