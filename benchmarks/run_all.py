@@ -23,8 +23,9 @@ from pathlib import Path
 # count from the environment once, when it loads
 HERE = Path(__file__).resolve().parent
 MODULES = ("bench_overhead", "bench_attention", "bench_problem2", "bench_problem1",
-           "bench_problem4", "bench_chain", "bench_sums", "bench_dask")
-OPTIONAL = {"bench_dask": "dask"}  # run only when this package is installed
+           "bench_problem4", "bench_chain", "bench_sums", "bench_function", "bench_dask")
+# run only when this package is installed
+OPTIONAL = {"bench_dask": "dask", "bench_function": "scipy"}
 README = HERE.parent / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

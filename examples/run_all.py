@@ -1,4 +1,5 @@
-"""Run the four PROBLEMS.md examples in one process; exit status 1 if any check fails."""
+"""Run the four PROBLEMS.md examples and the GP regression in one process; exit status 1 if
+any check fails."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gp_regression  # noqa: E402
 import problem1_kron  # noqa: E402
 import problem2_lazy_einsum_sums  # noqa: E402
 import problem3_einsum_language  # noqa: E402
 import problem4_convolution  # noqa: E402
 
 EXAMPLES = (problem1_kron, problem2_lazy_einsum_sums, problem3_einsum_language,
-            problem4_convolution)
+            problem4_convolution, gp_regression)
 
 
 def main() -> bool:

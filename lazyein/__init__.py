@@ -17,6 +17,7 @@ from .api import (
                   moveaxis,
                   multiply,
                   pad,
+                  placeholder,
                   reshape,
                   stack,
                   subtract,
@@ -26,10 +27,13 @@ from .api import (
                   transpose,
 )
 from .errors import LazyeinError, MemoryBudgetError, ShapeError, SubscriptError
+from .functions import Function, function
+from .linear_operator import aslinearoperator
 from .steps import Plan
 
 __all__ = [
-    "LazyTensor", "Plan", "lazy", "eye", "lazy_einsum", "einsum", "add", "subtract", "multiply",
+    "LazyTensor", "Plan", "Function", "lazy", "placeholder", "function", "aslinearoperator",
+    "eye", "lazy_einsum", "einsum", "add", "subtract", "multiply",
     "matmul", "dot", "tensordot", "transpose", "moveaxis", "swapaxes", "reshape", "kron", "pad",
     "stack", "concatenate", "trace", "diagonal", "compute",
     "LazyeinError", "SubscriptError", "ShapeError", "MemoryBudgetError",

@@ -34,9 +34,9 @@ from .validate import (
 )
 
 __all__ = [
-    "LazyTensor", "lazy", "eye", "lazy_einsum", "einsum", "add", "subtract", "multiply",
-    "matmul", "dot", "tensordot", "transpose", "moveaxis", "swapaxes", "reshape", "kron", "pad",
-    "stack", "concatenate", "trace", "diagonal", "compute", "parse_bytes",
+    "LazyTensor", "lazy", "placeholder", "eye", "lazy_einsum", "einsum", "add", "subtract",
+    "multiply", "matmul", "dot", "tensordot", "transpose", "moveaxis", "swapaxes", "reshape",
+    "kron", "pad", "stack", "concatenate", "trace", "diagonal", "compute", "parse_bytes",
 ]
 
 
@@ -230,6 +230,27 @@ def lazy(x, name: str | None = None) -> LazyTensor:
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")
     return LazyTensor(Node(Op.LEAF, arg=_leaf(x, name)))
+
+
+def placeholder(shape, dtype=float, name: str | None = None) -> LazyTensor:
+    """A leaf whose array is given later, when a `le.function` of it is called; it builds
+    into expressions like an array of `shape` and `dtype` (numpy only: it mixes with numpy
+    arrays and constants, not with dask or other libraries' arrays).
+
+    >>> import numpy as np, lazyein as le
+    >>> x = le.placeholder((3,), name="x")
+    >>> f = le.function(x, 2 * x + 1)
+    >>> f(np.arange(3.0))
+    array([1., 3., 5.])
+    """
+    shape = tuple(as_count(d, "placeholder shape") for d in int_sequence(shape, "shape"))
+    dtype = np.dtype(dtype)
+    check_numeric(dtype)
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str, not {type(name).__name__}")
+    # a stand-in over one element, never read: each placeholder is a leaf of its own
+    leaf = Leaf(template(shape, dtype), name, library="numpy", placeholder=True)
+    return LazyTensor(Node(Op.LEAF, arg=leaf))
 
 
 def eye(N, M=None, k=0, dtype=float) -> LazyTensor:

@@ -46,11 +46,15 @@ class Leaf:
     from one library: "numpy" (dask arrays hold numpy chunks), another library's name, or
     None for what mixes with any (Python scalars, 0-d constants)."""
 
-    __slots__ = ("array", "name", "weak", "dask", "native", "library", "__weakref__")
+    __slots__ = ("array", "name", "weak", "dask", "native", "library", "placeholder",
+                 "__weakref__")
 
     def __init__(self, array: np.ndarray, name: str | None = None, weak: bool = False,
-                 dask=None, native=None, library: str | None = None):
+                 dask=None, native=None, library: str | None = None, placeholder=False):
         self.array = array
+        # a placeholder (le.placeholder) has no array until a le.function of it is called:
+        # `array` is a stand-in with its shape, dtype and C strides, never read
+        self.placeholder = placeholder
         self.name = name
         # A Python scalar keeps numpy's "weak" promotion (NEP 50): 2 * float32 stays float32.
         self.weak = weak

@@ -13,12 +13,13 @@ from . import caches
 from .backends.base import Backend
 from .backends.numpy import NUMPY
 from .budget import plan_within
+from .errors import LazyeinError
 from .execute import run_steps
 from .ir import NUMPY_LIBRARIES, Node, Op, toposort
 from .signature import roots_signature
 from .steps import SLAB_BYTES, ChunkLoop, Plan
 
-__all__ = ["compute", "plan_for", "to_dask", "backend_of"]
+__all__ = ["compute", "plan_for", "to_dask", "backend_of", "raise_unbound"]
 
 
 def compute(roots: tuple[Node, ...], budget: int | None, out, progress, scheduler=None,
@@ -35,7 +36,7 @@ def compute(roots: tuple[Node, ...], budget: int | None, out, progress, schedule
     # an `out=` on disk takes a result larger than memory: the plan writes it region by
     # region into a scratch file beside it, never holding the whole result
     on_disk = isinstance(out, np.memmap) and out.filename is not None
-    plan, arrays = plan_for(roots, budget, stream_results=on_disk)
+    plan, arrays = plan_for(roots, budget, stream_results=on_disk, bound=True)
     env = list(arrays) + [None] * (plan.num_values - plan.num_leaves)
     with contextlib.ExitStack() as cleanup:
         if on_disk:
@@ -49,14 +50,24 @@ def compute(roots: tuple[Node, ...], budget: int | None, out, progress, schedule
 
 
 def plan_for(roots, budget=None, stream_results=False,
-             backend: Backend = NUMPY) -> tuple[Plan, list]:
+             backend: Backend = NUMPY, bound: bool = False) -> tuple[Plan, list]:
     """The plan computing `roots` within `budget` on `backend`, and the leaves' arrays in its
-    order (a leaf of another library: its own array)."""
+    order (a leaf of another library: its own array).
+
+    With `bound` (to run the plan), a placeholder among the leaves is an error; a plan over
+    placeholders (for explain, or a `le.function`) is never kept per root, so a compute
+    always checks."""
     known = caches.ROOT_PLANS.get(roots[0]) if len(roots) == 1 else None
     if known is not None and (hit := known.get((budget, stream_results, backend.name))) \
             is not None:
         return hit
-    key, arrays = _key(roots)
+    key, leaves = _key(roots)
+    arrays = [leaf.arg.array if leaf.arg.native is None else leaf.arg.native for leaf in leaves]
+    keep = len(roots) == 1
+    if unbound := [leaf.arg for leaf in leaves if leaf.arg.placeholder]:
+        if bound:
+            raise_unbound(unbound)
+        keep = False
     # a tighter budget may need a different plan, and each backend prices its own kernels
     key = (key, budget, stream_results, backend.name)
     plan = caches.PLAN_CACHE.get(key)
@@ -66,38 +77,52 @@ def plan_for(roots, budget=None, stream_results=False,
             caches.PLAN_CACHE.popitem(last=False)
     else:
         caches.PLAN_CACHE.move_to_end(key)
-    if len(roots) == 1:
+    if keep:
         caches.ROOT_PLANS.setdefault(roots[0], {})[budget, stream_results, backend.name] = \
             (plan, arrays)
     return plan, arrays
 
 
-def _key(roots: tuple[Node, ...]) -> tuple[tuple, list]:
+def _key(roots: tuple[Node, ...]) -> tuple[tuple, tuple[Node, ...]]:
     """A key equal for DAGs of equal structure, shapes, dtypes and input strides (see
-    `signature`), and the inputs' arrays in plan order: from the roots' signatures, which
-    cost only nodes not seen before, or from a walk of a DAG over too many inputs."""
+    `signature`), and the leaves in plan order: from the roots' signatures, which cost only
+    nodes not seen before, or from a walk of a DAG over too many inputs."""
     if (found := roots_signature(roots)) is None:
         return _structure(roots)
     key, inputs = found
-    return ("signature", key), [leaf.arg.array if leaf.arg.native is None else leaf.arg.native
-                               for leaf in inputs]
+    return ("signature", key), inputs
 
 
-def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
-    """A key equal for DAGs of equal structure, shapes and dtypes, and the leaves' arrays.
+def raise_unbound(placeholders):
+    """Raise the error of computing an expression that holds `placeholders` (if any)."""
+    if placeholders:
+        names = ", ".join(_placeholder_name(p) for p in placeholders)
+        raise LazyeinError(f"the expression holds placeholder(s) {names} with no array: a "
+                           "placeholder is given its array when a le.function of it is "
+                           "called (f = le.function(inputs, outputs); f(*arrays)); compute "
+                           "cannot run it")
+
+
+def _placeholder_name(leaf) -> str:
+    what = f"{list(leaf.array.shape)} {leaf.array.dtype}"
+    return f"{leaf.name!r} ({what})" if leaf.name else f"<unnamed {what}>"
+
+
+def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[Node]]:
+    """A key equal for DAGs of equal structure, shapes and dtypes, and the leaves in order.
 
     A big DAG is keyed by a digest of its structure, written out node by node: a cached
     plan must not hold a copy of a graph of many thousands of nodes, nor make one while it
     is looked up (that would count in a first compute's working memory)."""
     nodes = toposort(*roots)
-    index, arrays = {}, []
+    index, leaves = {}, []
 
     def described():
         for node in nodes:
             index[node] = len(index)
             if node.op is Op.LEAF:
                 leaf = node.arg
-                arrays.append(leaf.array if leaf.native is None else leaf.native)
+                leaves.append(node)
                 # strides decide which reshapes copy, so they are part of the memory
                 # estimate; names appear in explain()'s report
                 yield node.shape, node.dtype.str, leaf.array.strides, leaf.weak, leaf.name
@@ -113,7 +138,7 @@ def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[np.ndarray]]:
             digest.update(len(text).to_bytes(8, "little"))
             digest.update(text)
         key = digest.digest()
-    return (key, tuple(index[r] for r in roots)), arrays
+    return (key, tuple(index[r] for r in roots)), leaves
 
 
 # DAGs up to this many nodes are keyed by their structure written out (cheaper to make than a
@@ -127,6 +152,8 @@ def to_dask(roots, budget):
     known = caches.ROOT_GRAPHS.get(roots[0]) if len(roots) == 1 else None
     if known is not None and (hit := known.get(budget)) is not None:
         return hit
+    # dask would read a placeholder's stand-in as an array
+    raise_unbound([n.arg for n in toposort(*roots) if n.op is Op.LEAF and n.arg.placeholder])
     try:
         from .backends.dask import to_dask as build
     except ImportError as error:
@@ -168,7 +195,7 @@ def backend_of(roots) -> Backend:
 def _in_library(roots, budget, out, progress, backend):
     """`compute` in an array-API library: the same kind of plan, priced and run by its
     backend; results in that library, `out` written once all is computed."""
-    plan, arrays = plan_for(roots, budget, False, backend)
+    plan, arrays = plan_for(roots, budget, False, backend, bound=True)
     env = [a if not isinstance(a, np.ndarray) else backend.asarray(a) for a in arrays]
     env += [None] * (plan.num_values - plan.num_leaves)
     with contextlib.ExitStack() as cleanup:

@@ -18,7 +18,8 @@ def lower(session, node: Node):
 
 
 def describe(node: Node) -> str:
-    return "input" if node.arg.name is None else f"input {node.arg.name!r}"
+    kind = "placeholder" if node.arg.placeholder else "input"
+    return kind if node.arg.name is None else f"{kind} {node.arg.name!r}"
 
 
 def draw(node: Node) -> Drawing:
