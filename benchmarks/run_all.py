@@ -22,7 +22,7 @@ from pathlib import Path
 # numpy, and so BLAS, is imported only after --threads is applied: BLAS reads its thread
 # count from the environment once, when it loads
 HERE = Path(__file__).resolve().parent
-MODULES = ("bench_overhead", "bench_attention", "bench_problem2", "bench_problem1",
+MODULES = ("bench_overhead", "bench_attention", "bench_problem2", "bench_problem1", "bench_reuse",
            "bench_problem4", "bench_chain", "bench_sums", "bench_function", "bench_dask")
 # run only when this package is installed
 OPTIONAL = {"bench_dask": "dask", "bench_function": "scipy"}
