@@ -66,7 +66,7 @@ def _compile(step, backend: Backend):
                 env[out] = reshape(env[src], shape)
         case Accumulate(target=target, region=spec):
             add, region = _accumulator(step, backend), backend.region
-            if spec.identity:  # all of the target
+            if spec.identity or (step.assign and step.adopt is not None):  # all of it
                 return lambda env: add(env, None)
             return lambda env: add(env, region(env[target], spec))
         case _:
@@ -124,32 +124,54 @@ def _accumulator(step: Accumulate, backend: Backend):
     """``add(env, region)``: the record's term (permuted, broadcast, scaled) added into a
     region of its target (None: all of it), slab by slab where the backend writes regions in
     place (a chunk loop calls it with each chunk's region)."""
-    target, src, coeff, dtype, assign = step.target, step.src, step.coeff, step.dtype, \
-        step.assign
-    perm, expand, write = step.perm, step.expand, backend.write
-    permute, reshape, sub, take = backend.permute, backend.reshape, backend.sub, backend.take
-    scale = coeff if src is not None and coeff != 1 else None
-    slabs = step.slab_rows if backend.slab_writes else None
+    target, dtype, assign, write = step.target, step.dtype, step.assign, backend.write
+    if assign and step.adopt is not None:  # the term's fresh array is the target: no copy
+        src, shape, reshape = step.src, step.adopt, backend.reshape
 
-    def add(env, region):
-        value = coeff if src is None else env[src]
-        if src is not None:
-            if perm is not None:
-                value = permute(value, perm)
-            if expand is not None:
-                value = reshape(value, expand)
-        if slabs is None:
-            env[target] = write(env[target], region, value, scale, dtype, assign)
-            return
-        whole = src is None or not value.shape or value.shape[0] == 1
-        into = env[target]
+        def adopt(env, region):
+            env[target] = reshape(env[src], shape)
+        return adopt
+    term = _term(step, backend)
+    scale = step.coeff if step.src is not None and step.coeff != 1 else None
+    # an assign reads nothing it writes, so numpy copies nothing of its region: one call
+    slabs = step.slab_rows if backend.slab_writes and not assign else None
+    if slabs is None:
+        def add(env, region):
+            env[target] = write(env[target], region, term(env), scale, dtype, assign)
+        return add
+    sub, take, zeros, scaled = backend.sub, backend.take, backend.zeros, step.scaled
+    rows = max(b - a for a, b in slabs)
+
+    def add_slabs(env, region):
+        value, into = term(env), env[target]
+        region = into if region is None else region
+        whole = step.src is None or not value.shape or value.shape[0] == 1
+        # one scratch for all slabs, the size of a slab of the term: it stays in cache, so
+        # the scaled add streams the term and the target once and allocates nothing big
+        scratch = None if not scaled else zeros(
+            (value.size if whole else rows * (value.size // value.shape[0]),), dtype, False)
         for a, b in slabs:
             part = (slice(a, b), Ellipsis)
             into = write(into, sub(region, part), value if whole else take(value, part),
-                         scale, dtype, assign)
+                         scale, dtype, False, scratch)
         env[target] = into
+    return add_slabs
 
-    return add
+
+def _term(step: Accumulate, backend: Backend):
+    """``term(env)``: the record's term permuted and reshaped to broadcast into its region
+    (the constant `coeff` for a term without factors)."""
+    src, coeff, perm, expand = step.src, step.coeff, step.perm, step.expand
+    if src is None:
+        return lambda env: coeff
+    permute, reshape = backend.permute, backend.reshape
+    if perm is None and expand is None:
+        return lambda env: env[src]
+    if expand is None:
+        return lambda env: permute(env[src], perm)
+    if perm is None:
+        return lambda env: reshape(env[src], expand)
+    return lambda env: reshape(permute(env[src], perm), expand)
 
 
 def _compile_loop(loop: ChunkLoop, backend: Backend):
