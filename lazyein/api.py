@@ -296,11 +296,10 @@ def _einsum_node(nodes, inputs, output) -> Node:
 def add(a, b) -> LazyTensor:
     """``a + b`` with numpy broadcasting."""
     x, y = _node(a), _node(b)
-    weak = (x.op is Op.LEAF and x.arg.weak) or (y.op is Op.LEAF and y.arg.weak)
-    if x.shape != y.shape or x.dtype != y.dtype or weak:  # else nothing can fail
+    if x.shape != y.shape or x.dtype != y.dtype or _weak(x) or _weak(y):  # else none can fail
         broadcast("add", x.shape, y.shape)
         _probe(np.add, x, y)
-    return LazyTensor(Node(Op.ADD, (x, y), AddArgs()))
+    return LazyTensor(Node(Op.ADD, (x, y), _ADD))
 
 
 def subtract(a, b) -> LazyTensor:
@@ -309,17 +308,20 @@ def subtract(a, b) -> LazyTensor:
     if x.dtype == bool and y.dtype == bool:
         raise TypeError("numpy boolean subtract, the `-` operator, is not supported; "
                         "use logical operations on computed results instead")
-    broadcast("subtract", x.shape, y.shape)
-    # -y in the difference's own dtype: uint8 - True stays uint8, float32 - 2 float32
-    dtype = _probe(np.subtract, x, y)
-    return LazyTensor(Node(Op.ADD, (x, Node(Op.SCALE, (y,), ScaleArgs(-1, dtype))), AddArgs()))
+    if x.shape == y.shape and x.dtype == y.dtype and not (_weak(x) or _weak(y)):
+        dtype = x.dtype  # nothing can fail, and numpy keeps the one (non-bool) dtype
+    else:
+        broadcast("subtract", x.shape, y.shape)
+        # -y in the difference's own dtype: uint8 - True stays uint8, float32 - 2 float32
+        dtype = _probe(np.subtract, x, y)
+    return LazyTensor(Node(Op.ADD, (x, Node(Op.SCALE, (y,), ScaleArgs(-1, dtype))), _ADD))
 
 
 def multiply(a, b) -> LazyTensor:
     """``a * b``: scaling by a scalar, or the elementwise product with numpy broadcasting."""
-    if isinstance(b, SCALARS) and not isinstance(a, SCALARS):
+    if _is_scalar(b) and not _is_scalar(a):
         return LazyTensor(_scale(_node(a), b, np.multiply))
-    if isinstance(a, SCALARS) and not isinstance(b, SCALARS):
+    if _is_scalar(a) and not _is_scalar(b):
         return LazyTensor(_scale(_node(b), a, np.multiply, scalar_first=True))
     x, y = _node(a), _node(b)
     shape = broadcast("multiply", x.shape, y.shape)
@@ -347,18 +349,57 @@ def _negate(node: Node) -> Node:
 
 def _scale(node: Node, scalar, ufunc, scalar_first=False) -> Node:
     """`node` times (or divided by) a scalar, with the dtype numpy's `ufunc` would give."""
-    if isinstance(scalar, (str, bytes)) or not isinstance(scalar, SCALARS):
+    if isinstance(scalar, (str, bytes)) or not _is_scalar(scalar):
         raise TypeError(f"expected a numeric scalar, got {type(scalar).__name__}")
-    probe = np.ones((), node.dtype) if not (node.op is Op.LEAF and node.arg.weak) else \
-        node.arg.array.item()
-    with np.errstate(all="ignore"):
-        args = (scalar, probe) if scalar_first else (probe, scalar)
-        dtype = np.result_type(ufunc(*args))
-        value = scalar.item() if isinstance(scalar, np.generic) else scalar
-        coeff = value if ufunc is np.multiply else np.true_divide(1.0, value).item()
+    dtype = _scaled_dtype(node, scalar, ufunc, scalar_first)
+    value = scalar.item() if isinstance(scalar, np.generic) else scalar
+    if ufunc is np.multiply:
+        coeff = value
+    else:
+        with np.errstate(all="ignore"):
+            coeff = np.true_divide(1.0, value).item()
     if isinstance(coeff, bool):
         coeff = int(coeff)
     return Node(Op.SCALE, (node,), ScaleArgs(coeff, dtype))
+
+
+def _scaled_dtype(node: Node, scalar, ufunc, scalar_first) -> np.dtype:
+    """The dtype numpy's `ufunc` gives `node`'s elements and `scalar`, and its errors (a
+    Python int out of an integer dtype's range raises); asked of numpy once per kind of
+    operands (`_SCALED_DTYPES`)."""
+    kind = type(scalar)
+    weak = node.op is Op.LEAF and node.arg.weak
+    # numpy's answer depends on a Python int's value (int8 * 1000 raises), on no other
+    # scalar's (NEP 50: a float's or a complex's kind decides, and a numpy scalar's dtype)
+    key = None if weak or not (kind in _PYTHON_SCALARS or isinstance(scalar, np.generic)) \
+        else (ufunc, scalar_first, node.dtype, kind, scalar if kind is int else None)
+    if key is not None and (dtype := _SCALED_DTYPES.get(key)) is not None:
+        return dtype
+    probe = node.arg.array.item() if weak else np.ones((), node.dtype)
+    with np.errstate(all="ignore"):
+        dtype = np.result_type(ufunc(*((scalar, probe) if scalar_first else (probe, scalar))))
+    if key is not None and (kind is not int or -_SMALL_INT <= scalar <= _SMALL_INT):
+        _SCALED_DTYPES[key] = dtype
+    return dtype
+
+
+def _is_scalar(x) -> bool:
+    """Is `x` a scalar the API takes (`validate.SCALARS`)? Python's numbers told quickly."""
+    return type(x) in _PYTHON_SCALARS or (type(x) is not LazyTensor and isinstance(x, SCALARS))
+
+
+def _weak(node: Node) -> bool:
+    """Is `node` a Python scalar, which promotes "weakly" (NEP 50)?"""
+    return node.op is Op.LEAF and node.arg.weak
+
+
+_PYTHON_SCALARS = frozenset({bool, int, float, complex})
+_ADD = AddArgs()
+# numpy's promotion answers for scaling, not data (so `caches.clear` leaves them): per ufunc,
+# operand order, dtype and scalar type (and small Python int, whose value decides), a dtype;
+# bounded by the dtypes and scalar types there are (ints beyond +-_SMALL_INT are not kept)
+_SCALED_DTYPES: dict[tuple, np.dtype] = {}
+_SMALL_INT = 1024
 
 
 # -- products -----------------------------------------------------------------------------
