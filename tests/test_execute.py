@@ -193,3 +193,35 @@ def test_fused_accumulation_within_a_tight_budget(name):
     # the scaled term adds no full-size temporary: none at all for a sum of inputs; for the
     # GP operator, the kron's two products only
     assert budget < (2 if name == "gp" else 1) * ref.nbytes + SLAB_BYTES, (budget, ref.nbytes)
+
+
+# -- building: scaling's dtype is numpy's, asked once per kind of operands ---------------------
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "float32", "float64", "complex64", "bool"])
+@pytest.mark.parametrize("scalar", [2, -1, 1000, 2**70, 0.5, 1e300, 2j, True,
+                                    np.float32(3), np.int64(7), np.float64(0.25)])
+def test_scaling_dtypes_and_errors_are_numpy_s_every_time(dtype, scalar):
+    x = np.ones(3, dtype)
+    for _ in range(2):  # the second time answered from what the first one learned
+        for build, eager in [(lambda: scalar * le.lazy(x), lambda: scalar * x),
+                             (lambda: le.lazy(x) * scalar, lambda: x * scalar),
+                             (lambda: le.lazy(x) / scalar, lambda: x / scalar)]:
+            try:
+                with np.errstate(all="ignore"):
+                    ref = eager()
+            except (OverflowError, TypeError) as error:
+                with pytest.raises(type(error)):
+                    build()
+                continue
+            assert build().dtype == ref.dtype, (dtype, scalar)
+
+
+def test_subtract_keeps_numpy_s_dtype_and_errors():
+    i8, u8, b = np.ones(3, np.int8), np.ones(3, np.uint8), np.ones(3, bool)
+    assert (le.lazy(u8) - le.lazy(u8)).dtype == np.uint8
+    assert (le.lazy(i8) - le.lazy(u8)).dtype == (i8 - u8).dtype
+    assert (le.lazy(i8) - 1).dtype == np.int8
+    with pytest.raises(TypeError, match="boolean subtract"):
+        le.lazy(b) - le.lazy(b)
+    with pytest.raises(le.ShapeError, match="subtract"):
+        le.lazy(np.ones(3)) - le.lazy(np.ones(4))
