@@ -296,7 +296,8 @@ def _einsum_node(nodes, inputs, output) -> Node:
 def add(a, b) -> LazyTensor:
     """``a + b`` with numpy broadcasting."""
     x, y = _node(a), _node(b)
-    if x.shape != y.shape or x.dtype != y.dtype or _weak(x) or _weak(y):  # else none can fail
+    if x.shape != y.shape or (x.op is Op.LEAF and x.arg.weak) or \
+            (y.op is Op.LEAF and y.arg.weak) or x.dtype != y.dtype:  # else none can fail
         broadcast("add", x.shape, y.shape)
         _probe(np.add, x, y)
     return LazyTensor(Node(Op.ADD, (x, y), _ADD))
@@ -746,6 +747,9 @@ def _node(x, weak: bool = True) -> Node:
     """The node for an operand: a LazyTensor's own, or a new leaf (Python scalars weak)."""
     if isinstance(x, LazyTensor):
         return x.node
+    if type(x) is np.ndarray:  # the common case, quickly (what `_leaf` checks first too)
+        check_numeric(x.dtype)
+        return Node(Op.LEAF, arg=Leaf(x))
     if weak and type(x) in (bool, int, float, complex):  # np.float64 is a float, but strong
         return Node(Op.LEAF, arg=Leaf(_as_array(x), weak=True))
     return Node(Op.LEAF, arg=_leaf(x))
