@@ -136,6 +136,36 @@ def test_kron_plus_identity_first_term_covers(coeff):
     assert first.assign and (first.adopt is not None) == (coeff == 1), first
 
 
+@pytest.mark.parametrize("budget", [None, "100KB", "40KB"])
+def test_adopted_first_chunk_then_chunks_added(budget):
+    # within the budget the chain is sliced over a summed label: its first chunk covers the
+    # result and becomes it (adopted), the chunk loop adds the others into it
+    a, b = rng.standard_normal((50, 2000)), rng.standard_normal((2000, 2000))
+    c, d = rng.standard_normal((2000, 50)), rng.standard_normal((50, 50))
+    t = le.lazy(a) @ le.lazy(b) @ le.lazy(c) - 3 * le.lazy(d)
+    plan = t.explain(max_bytes=budget)
+    assert _accumulates(t)[0].adopt is not None
+    assert (plan.num_chunks > 1) == (budget is not None)
+    t.compute(max_bytes=budget)
+    result, working = traced_working_bytes(lambda: t.compute(max_bytes=budget))
+    assert_like_numpy(result, a @ b @ c - 3 * d)
+    assert working <= plan.peak_bytes + MiB
+
+
+@pytest.mark.parametrize("first", ["sum", "product"])
+def test_adopted_product_shared_with_another_root(first):
+    # the kron's product is one root's value and the other root's first term: the root that
+    # adds into it must not change the other's
+    k1, k2, v = rng.standard_normal((20, 20)), rng.standard_normal((30, 30)), \
+        rng.standard_normal(600)
+    product, total = le.kron(k1, k2) @ v, (le.kron(k1, k2) + 0.5 * le.eye(600)) @ v
+    want = {"product": np.kron(k1, k2) @ v, "sum": np.kron(k1, k2) @ v + 0.5 * v}
+    order = ("sum", "product") if first == "sum" else ("product", "sum")
+    roots = {"product": product, "sum": total}
+    for name, got in zip(order, le.compute(*(roots[n] for n in order))):
+        assert_like_numpy(got, want[name])
+
+
 # -- memory: a scaled add allocates no full-size temporary -----------------------------------
 
 def test_scaled_add_records_a_slab_scratch():
