@@ -306,6 +306,9 @@ class _Builder:
     def forget(self, value: int):
         """Take the adopted `value` out of the memo: the terms added into it after it
         change it, so no later term may reuse it as the contraction it was."""
+        if self.memo and (last := next(reversed(self.memo.items())))[1] == value:
+            del self.memo[last[0]]  # the usual case: memoized last, just now (once: a value
+            return                  # is made by one step, memoized under one key)
         for key in [key for key, v in self.memo.items() if v == value]:
             del self.memo[key]
 
