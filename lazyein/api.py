@@ -17,6 +17,7 @@ from .plan import Plan
 from .printing import describe_op
 from .subscripts import parse_einsum, split_interleaved
 from .validate import (
+    PYTHON_SCALARS,
     SCALARS,
     as_axis,
     as_count,
@@ -31,6 +32,7 @@ from .validate import (
     normalize_axes,
     parse_bytes,
     per_axis_pairs,
+    scaled_dtype,
 )
 
 __all__ = [
@@ -352,7 +354,7 @@ def _scale(node: Node, scalar, ufunc, scalar_first=False) -> Node:
     """`node` times (or divided by) a scalar, with the dtype numpy's `ufunc` would give."""
     if isinstance(scalar, (str, bytes)) or not _is_scalar(scalar):
         raise TypeError(f"expected a numeric scalar, got {type(scalar).__name__}")
-    dtype = _scaled_dtype(node, scalar, ufunc, scalar_first)
+    dtype = scaled_dtype(node, scalar, ufunc, scalar_first)
     value = scalar.item() if isinstance(scalar, np.generic) else scalar
     if ufunc is np.multiply:
         coeff = value
@@ -364,29 +366,9 @@ def _scale(node: Node, scalar, ufunc, scalar_first=False) -> Node:
     return Node(Op.SCALE, (node,), ScaleArgs(coeff, dtype))
 
 
-def _scaled_dtype(node: Node, scalar, ufunc, scalar_first) -> np.dtype:
-    """The dtype numpy's `ufunc` gives `node`'s elements and `scalar`, and its errors (a
-    Python int out of an integer dtype's range raises); asked of numpy once per kind of
-    operands (`_SCALED_DTYPES`)."""
-    kind = type(scalar)
-    weak = node.op is Op.LEAF and node.arg.weak
-    # numpy's answer depends on a Python int's value (int8 * 1000 raises), on no other
-    # scalar's (NEP 50: a float's or a complex's kind decides, and a numpy scalar's dtype)
-    key = None if weak or not (kind in _PYTHON_SCALARS or isinstance(scalar, np.generic)) \
-        else (ufunc, scalar_first, node.dtype, kind, scalar if kind is int else None)
-    if key is not None and (dtype := _SCALED_DTYPES.get(key)) is not None:
-        return dtype
-    probe = node.arg.array.item() if weak else np.ones((), node.dtype)
-    with np.errstate(all="ignore"):
-        dtype = np.result_type(ufunc(*((scalar, probe) if scalar_first else (probe, scalar))))
-    if key is not None and (kind is not int or -_SMALL_INT <= scalar <= _SMALL_INT):
-        _SCALED_DTYPES[key] = dtype
-    return dtype
-
-
 def _is_scalar(x) -> bool:
     """Is `x` a scalar the API takes (`validate.SCALARS`)? Python's numbers told quickly."""
-    return type(x) in _PYTHON_SCALARS or (type(x) is not LazyTensor and isinstance(x, SCALARS))
+    return type(x) in PYTHON_SCALARS or (type(x) is not LazyTensor and isinstance(x, SCALARS))
 
 
 def _weak(node: Node) -> bool:
@@ -394,13 +376,7 @@ def _weak(node: Node) -> bool:
     return node.op is Op.LEAF and node.arg.weak
 
 
-_PYTHON_SCALARS = frozenset({bool, int, float, complex})
 _ADD = AddArgs()
-# numpy's promotion answers for scaling, not data (so `caches.clear` leaves them): per ufunc,
-# operand order, dtype and scalar type (and small Python int, whose value decides), a dtype;
-# bounded by the dtypes and scalar types there are (ints beyond +-_SMALL_INT are not kept)
-_SCALED_DTYPES: dict[tuple, np.dtype] = {}
-_SMALL_INT = 1024
 
 
 # -- products -----------------------------------------------------------------------------
