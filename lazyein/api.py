@@ -17,6 +17,7 @@ from .plan import Plan
 from .printing import describe_op
 from .subscripts import parse_einsum, split_interleaved
 from .validate import (
+    PYTHON_SCALARS,
     SCALARS,
     as_axis,
     as_count,
@@ -31,6 +32,7 @@ from .validate import (
     normalize_axes,
     parse_bytes,
     per_axis_pairs,
+    scaled_dtype,
 )
 
 __all__ = [
@@ -317,11 +319,11 @@ def _einsum_node(nodes, inputs, output) -> Node:
 def add(a, b) -> LazyTensor:
     """``a + b`` with numpy broadcasting."""
     x, y = _node(a), _node(b)
-    weak = (x.op is Op.LEAF and x.arg.weak) or (y.op is Op.LEAF and y.arg.weak)
-    if x.shape != y.shape or x.dtype != y.dtype or weak:  # else nothing can fail
+    if x.shape != y.shape or (x.op is Op.LEAF and x.arg.weak) or \
+            (y.op is Op.LEAF and y.arg.weak) or x.dtype != y.dtype:  # else none can fail
         broadcast("add", x.shape, y.shape)
         _probe(np.add, x, y)
-    return LazyTensor(Node(Op.ADD, (x, y), AddArgs()))
+    return LazyTensor(Node(Op.ADD, (x, y), _ADD))
 
 
 def subtract(a, b) -> LazyTensor:
@@ -330,17 +332,20 @@ def subtract(a, b) -> LazyTensor:
     if x.dtype == bool and y.dtype == bool:
         raise TypeError("numpy boolean subtract, the `-` operator, is not supported; "
                         "use logical operations on computed results instead")
-    broadcast("subtract", x.shape, y.shape)
-    # -y in the difference's own dtype: uint8 - True stays uint8, float32 - 2 float32
-    dtype = _probe(np.subtract, x, y)
-    return LazyTensor(Node(Op.ADD, (x, Node(Op.SCALE, (y,), ScaleArgs(-1, dtype))), AddArgs()))
+    if x.shape == y.shape and x.dtype == y.dtype and not (_weak(x) or _weak(y)):
+        dtype = x.dtype  # nothing can fail, and numpy keeps the one (non-bool) dtype
+    else:
+        broadcast("subtract", x.shape, y.shape)
+        # -y in the difference's own dtype: uint8 - True stays uint8, float32 - 2 float32
+        dtype = _probe(np.subtract, x, y)
+    return LazyTensor(Node(Op.ADD, (x, Node(Op.SCALE, (y,), ScaleArgs(-1, dtype))), _ADD))
 
 
 def multiply(a, b) -> LazyTensor:
     """``a * b``: scaling by a scalar, or the elementwise product with numpy broadcasting."""
-    if isinstance(b, SCALARS) and not isinstance(a, SCALARS):
+    if _is_scalar(b) and not _is_scalar(a):
         return LazyTensor(_scale(_node(a), b, np.multiply))
-    if isinstance(a, SCALARS) and not isinstance(b, SCALARS):
+    if _is_scalar(a) and not _is_scalar(b):
         return LazyTensor(_scale(_node(b), a, np.multiply, scalar_first=True))
     x, y = _node(a), _node(b)
     shape = broadcast("multiply", x.shape, y.shape)
@@ -368,18 +373,31 @@ def _negate(node: Node) -> Node:
 
 def _scale(node: Node, scalar, ufunc, scalar_first=False) -> Node:
     """`node` times (or divided by) a scalar, with the dtype numpy's `ufunc` would give."""
-    if isinstance(scalar, (str, bytes)) or not isinstance(scalar, SCALARS):
+    if isinstance(scalar, (str, bytes)) or not _is_scalar(scalar):
         raise TypeError(f"expected a numeric scalar, got {type(scalar).__name__}")
-    probe = np.ones((), node.dtype) if not (node.op is Op.LEAF and node.arg.weak) else \
-        node.arg.array.item()
-    with np.errstate(all="ignore"):
-        args = (scalar, probe) if scalar_first else (probe, scalar)
-        dtype = np.result_type(ufunc(*args))
-        value = scalar.item() if isinstance(scalar, np.generic) else scalar
-        coeff = value if ufunc is np.multiply else np.true_divide(1.0, value).item()
+    dtype = scaled_dtype(node, scalar, ufunc, scalar_first)
+    value = scalar.item() if isinstance(scalar, np.generic) else scalar
+    if ufunc is np.multiply:
+        coeff = value
+    else:
+        with np.errstate(all="ignore"):
+            coeff = np.true_divide(1.0, value).item()
     if isinstance(coeff, bool):
         coeff = int(coeff)
     return Node(Op.SCALE, (node,), ScaleArgs(coeff, dtype))
+
+
+def _is_scalar(x) -> bool:
+    """Is `x` a scalar the API takes (`validate.SCALARS`)? Python's numbers told quickly."""
+    return type(x) in PYTHON_SCALARS or (type(x) is not LazyTensor and isinstance(x, SCALARS))
+
+
+def _weak(node: Node) -> bool:
+    """Is `node` a Python scalar, which promotes "weakly" (NEP 50)?"""
+    return node.op is Op.LEAF and node.arg.weak
+
+
+_ADD = AddArgs()
 
 
 # -- products -----------------------------------------------------------------------------
@@ -726,6 +744,9 @@ def _node(x, weak: bool = True) -> Node:
     """The node for an operand: a LazyTensor's own, or a new leaf (Python scalars weak)."""
     if isinstance(x, LazyTensor):
         return x.node
+    if type(x) is np.ndarray:  # the common case, quickly (what `_leaf` checks first too)
+        check_numeric(x.dtype)
+        return Node(Op.LEAF, arg=Leaf(x))
     if weak and type(x) in (bool, int, float, complex):  # np.float64 is a float, but strong
         return Node(Op.LEAF, arg=Leaf(_as_array(x), weak=True))
     return Node(Op.LEAF, arg=_leaf(x))

@@ -21,12 +21,25 @@ __all__ = ["compiled", "run_steps"]
 def compiled(steps: tuple, backend: Backend, owner=None) -> tuple:
     """`steps` compiled for `backend`; kept with `owner` (a plan) while it lives."""
     if owner is None:
-        return tuple(_compile(step, backend) for step in steps)
+        return _compile_all(steps, backend)
     if (per_owner := _COMPILED.get(owner)) is None:  # (setdefault would make a weakref)
         per_owner = _COMPILED[owner] = {}
     if (hit := per_owner.get(backend.name)) is None:
-        hit = per_owner[backend.name] = tuple(_compile(step, backend) for step in steps)
+        hit = per_owner[backend.name] = _compile_all(steps, backend)
     return hit
+
+
+def _compile_all(steps: tuple, backend: Backend) -> tuple:
+    # a buffer whose first term's own array becomes it (`Accumulate.adopt`) is never made:
+    # nothing reads it before (the planner counts it, so the run stays within the plan)
+    adopted = {step.target for step in steps
+               if isinstance(step, Accumulate) and step.assign and step.adopt is not None}
+    return tuple(_unmade if isinstance(step, Zeros) and step.out in adopted and not step.fill
+                 else _compile(step, backend) for step in steps)
+
+
+def _unmade(env):
+    """The run of a `Zeros` whose buffer is adopted: nothing."""
 
 
 # per plan (or term program): its steps compiled for each backend it ran on
@@ -65,9 +78,9 @@ def _compile(step, backend: Backend):
             def run(env):
                 env[out] = reshape(env[src], shape)
         case Accumulate(target=target, region=spec):
+            if spec.identity or (step.assign and step.adopt is not None):  # all of it
+                return _accumulator(step, backend, whole=True)
             add, region = _accumulator(step, backend), backend.region
-            if spec.identity:  # all of the target
-                return lambda env: add(env, None)
             return lambda env: add(env, region(env[target], spec))
         case _:
             raise AssertionError(f"no run for {step!r}")
@@ -120,36 +133,70 @@ def _pairwise(form, dtype, backend: Backend):
     raise AssertionError(form)
 
 
-def _accumulator(step: Accumulate, backend: Backend):
+def _accumulator(step: Accumulate, backend: Backend, whole: bool = False):
     """``add(env, region)``: the record's term (permuted, broadcast, scaled) added into a
     region of its target (None: all of it), slab by slab where the backend writes regions in
-    place (a chunk loop calls it with each chunk's region)."""
-    target, src, coeff, dtype, assign = step.target, step.src, step.coeff, step.dtype, \
-        step.assign
-    perm, expand, write = step.perm, step.expand, backend.write
-    permute, reshape, sub, take = backend.permute, backend.reshape, backend.sub, backend.take
-    scale = coeff if src is not None and coeff != 1 else None
-    slabs = step.slab_rows if backend.slab_writes else None
+    place (a chunk loop calls it with each chunk's region). With `whole`, ``add(env)`` into
+    all of the target (a sum of 100,000 terms runs 100,000 of these: no call to spare)."""
+    target, dtype, assign, write = step.target, step.dtype, step.assign, backend.write
+    if assign and step.adopt is not None:  # the term's fresh array is the target: no copy
+        src, shape, reshape = step.src, step.adopt, backend.reshape
 
-    def add(env, region):
-        value = coeff if src is None else env[src]
-        if src is not None:
-            if perm is not None:
-                value = permute(value, perm)
-            if expand is not None:
-                value = reshape(value, expand)
-        if slabs is None:
-            env[target] = write(env[target], region, value, scale, dtype, assign)
-            return
-        whole = src is None or not value.shape or value.shape[0] == 1
-        into = env[target]
+        def adopt(env, region=None):
+            env[target] = reshape(env[src], shape)
+        return adopt
+    term = _term(step, backend)
+    scale = step.coeff if step.src is not None and step.coeff != 1 else None
+    # an assign reads nothing it writes, so numpy copies nothing of its region: one call
+    slabs = step.slab_rows if backend.slab_writes and not assign else None
+    if slabs is None and whole:
+        if step.src is not None and step.perm is None and step.expand is None:
+            src = step.src
+
+            def add_term(env):
+                env[target] = write(env[target], None, env[src], scale, dtype, assign)
+            return add_term
+
+        def add_whole(env):
+            env[target] = write(env[target], None, term(env), scale, dtype, assign)
+        return add_whole
+    if slabs is None:
+        def add(env, region):
+            env[target] = write(env[target], region, term(env), scale, dtype, assign)
+        return add
+    sub, take, zeros, scaled = backend.sub, backend.take, backend.zeros, step.scaled
+    rows = max(b - a for a, b in slabs)
+
+    def add_slabs(env, region):
+        value, into = term(env), env[target]
+        region = into if region is None else region
+        same = step.src is None or not value.shape or value.shape[0] == 1  # in every slab
+        # one scratch for all slabs, the size of a slab of the term: it stays in cache, so
+        # the scaled add streams the term and the target once and allocates nothing big
+        scratch = None if not scaled else zeros(
+            (value.size if same else rows * (value.size // value.shape[0]),), dtype, False)
         for a, b in slabs:
             part = (slice(a, b), Ellipsis)
-            into = write(into, sub(region, part), value if whole else take(value, part),
-                         scale, dtype, assign)
+            into = write(into, sub(region, part), value if same else take(value, part),
+                         scale, dtype, False, scratch)
         env[target] = into
+    return (lambda env: add_slabs(env, None)) if whole else add_slabs
 
-    return add
+
+def _term(step: Accumulate, backend: Backend):
+    """``term(env)``: the record's term permuted and reshaped to broadcast into its region
+    (the constant `coeff` for a term without factors)."""
+    src, coeff, perm, expand = step.src, step.coeff, step.perm, step.expand
+    if src is None:
+        return lambda env: coeff
+    permute, reshape = backend.permute, backend.reshape
+    if perm is None and expand is None:
+        return lambda env: env[src]
+    if expand is None:
+        return lambda env: permute(env[src], perm)
+    if perm is None:
+        return lambda env: reshape(env[src], expand)
+    return lambda env: reshape(permute(env[src], perm), expand)
 
 
 def _compile_loop(loop: ChunkLoop, backend: Backend):
@@ -204,7 +251,13 @@ def run_steps(steps, frees, env, backend: Backend, owner=None, ticks=None):
     `owner` keeps the compiled steps (a plan: compiled once, however often it runs). `ticks`
     is an optional ``(bar, flags)``: ``bar.update(1)`` after each step whose flag is set (the
     last step of a chunk); a chunk loop ticks once per chunk it runs."""
-    bar, flags = ticks if ticks is not None else (None, ())
+    if ticks is None:  # the common run, with nothing to count
+        for fn, dead in zip(compiled(steps, backend, owner), frees):
+            fn(env)
+            for value in dead:
+                env[value] = None
+        return
+    bar, flags = ticks
     for k, (fn, dead) in enumerate(zip(compiled(steps, backend, owner), frees)):
         if bar is not None and getattr(fn, "loop", False):
             fn(env, bar)

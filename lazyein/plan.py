@@ -279,12 +279,38 @@ class _Builder:
 
     def accumulate(self, target: int, value, labels, term: Term, assign=False) -> Accumulate:
         region = ViewSpec.of(term.out, self.shape[target], term.sizes)
+        adopt = self.shape[target] if assign and self.adopting(target, value, term) else None
         step = accumulate(target, value, labels, term.coeff, region, term.sizes,
-                          self.dtype[target], assign)
+                          self.dtype[target], assign,
+                          None if value is None else self.dtype[value], adopt)
+        if step.adopt is not None and (step.perm is not None or step.expand is not None):
+            step = replace(step, adopt=None)  # not laid out as the target: copied
+        if step.adopt is not None:
+            self.forget(value)
         moved = 3 * _bytes(region.labels, term.sizes, self.dtype[target])  # read, read, write
         scratch = self.backend.accumulate_scratch(step, self.shape[target])
         self.push(step, scratch, (moved + scratch) / _BANDWIDTH)
         return step
+
+    def adopting(self, target: int, value, term: Term) -> bool:
+        """Can the first term's contraction `value`, which covers all of `target`, become
+        the target rather than be copied into it? Only a fresh C-ordered array just made, in
+        the target's dtype, unscaled, that nothing else holds (no computed node is it), and
+        not where the target is a buffer the caller may supply (`stream_results`)."""
+        step = self.steps[-1] if self.steps else None
+        return (value is not None and not self.stream_results and term.coeff == 1
+                and isinstance(step, Contract) and step.out == value
+                and self.dtype[value] == self.dtype[target]
+                and value not in self.evaluated.values())
+
+    def forget(self, value: int):
+        """Take the adopted `value` out of the memo: the terms added into it after it
+        change it, so no later term may reuse it as the contraction it was."""
+        if self.memo and (last := next(reversed(self.memo.items())))[1] == value:
+            del self.memo[last[0]]  # the usual case: memoized last, just now (once: a value
+            return                  # is made by one step, memoized under one key)
+        for key in [key for key, v in self.memo.items() if v == value]:
+            del self.memo[key]
 
     def source(self, node: Node) -> int:
         if node.op is Op.LEAF or node in self.slot:
@@ -540,7 +566,10 @@ def _covers(term: Term, shape, blocks=()) -> bool:
         group = next(chunk_groups(term, blocks))
         term = restrict(term, {ix: (starts[0], starts[0] + size)
                                for ix, (starts, size) in group.items()})
-    return ViewSpec.of(term.out, shape, term.sizes).identity
+    spec = ViewSpec.of(term.out, shape, term.sizes)
+    # a split of the array's axes (a kron's result written as its factors' axes) is all of it
+    return spec.index is None and spec.trims is None and spec.diagonal is None and \
+        spec.window is None
 
 
 def _describe_blocks(term: Term, blocks) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ functions (see `lazyein.backends.base`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -219,7 +219,9 @@ class Reshape(_OfSource):
 
 
 # an in-place add into a strided region of more than a few axes can copy the whole region
-# first; adding slab by slab bounds that copy (and a scaled term's) by this much
+# first, and a scaled term is scaled into a scratch before it is added: adding slab by slab
+# bounds both copies by this much (and keeps the scratch in cache, so that ``target += c *
+# term`` reads the term and the target once, as an axpy does)
 SLAB_BYTES = 1 << 18
 
 
@@ -228,7 +230,11 @@ class Accumulate(_Step):
     """``region of value[target] += coeff * value[src]`` (`src` None: the constant `coeff`),
     the value permuted by `perm` and reshaped to `expand` to broadcast over labels it lacks;
     in slabs of `slab_rows` rows of the region where given. With `assign`, the first write
-    into an unfilled buffer: a copy, not an add."""
+    into an unfilled buffer: a copy (or ``coeff * value`` written in place), not an add; with
+    `adopt` too, not even a copy: value[src], a fresh array the plan made and reads nowhere
+    else, reshaped to `adopt` (the target's shape) becomes the target. With `subtract`,
+    `coeff` is -1 and the term is in `dtype` already: ``target -= value`` is exact and needs
+    no scaled copy."""
 
     target: int
     src: int | None
@@ -239,6 +245,8 @@ class Accumulate(_Step):
     expand: tuple[int, ...] | None = None
     slab_rows: tuple[tuple[int, int], ...] | None = None
     assign: bool = False
+    adopt: tuple[int, ...] | None = None
+    subtract: bool = False
 
     @property
     def reads(self) -> tuple[int, ...]:
@@ -251,6 +259,12 @@ class Accumulate(_Step):
     @property
     def makes(self) -> tuple[int, ...]:
         return ()
+
+    @property
+    def scaled(self) -> bool:
+        """Does an add of it scale the term into a scratch first? (An assign writes the
+        scaled term in place; but a chunk loop turns its first chunk's assign into adds.)"""
+        return self.src is not None and self.coeff != 1 and not self.subtract
 
 
 class Moved(NamedTuple):
@@ -420,10 +434,13 @@ def _gemm(la, lb, result, sizes) -> Gemm:
 
 
 def accumulate(target, src, labels, coeff, region: ViewSpec, sizes, dtype,
-               assign=False) -> Accumulate:
-    """The record adding `src` (labels `labels`; None: the constant `coeff`) times `coeff`
-    into `region` of `target`."""
+               assign=False, src_dtype=None, adopt=None) -> Accumulate:
+    """The record adding `src` (labels `labels`, dtype `src_dtype`; None: the constant
+    `coeff`) times `coeff` into `region` of `target`; `adopt` see `Accumulate`."""
     dtype = np.dtype(dtype)
+    # -y is exact in y's own dtype (unsigned ones wrap -1 below, so they scale instead)
+    subtract = src is not None and coeff == -1 and src_dtype is not None and \
+        np.dtype(src_dtype) == dtype and dtype.kind in "ifc"
     if dtype.kind in "biu":
         # integer results wrap as numpy's do: -1 in uint8 arithmetic is 255
         with np.errstate(all="ignore"):
@@ -434,13 +451,15 @@ def accumulate(target, src, labels, coeff, region: ViewSpec, sizes, dtype,
     perm = None if tuple(present) == labels else tuple(labels.index(ix) for ix in present)
     expand = None if len(present) == len(region.labels) else tuple(
         sizes[ix] if ix in labels else 1 for ix in region.labels)
+    step = Accumulate(target, src, coeff, region, dtype, perm, expand, None, assign,
+                      adopt if assign else None, subtract)
     shape = [sizes[ix] for ix in region.labels]
     nbytes = math.prod(shape) * dtype.itemsize
-    slabs = None
-    if shape and nbytes > SLAB_BYTES and not region.identity:
+    if shape and nbytes > SLAB_BYTES and (step.scaled or not region.identity):
         rows = max(1, SLAB_BYTES * shape[0] // nbytes)
-        slabs = tuple((i, min(i + rows, shape[0])) for i in range(0, shape[0], rows))
-    return Accumulate(target, src, coeff, region, dtype, perm, expand, slabs, assign)
+        step = replace(step, slab_rows=tuple((i, min(i + rows, shape[0]))
+                                             for i in range(0, shape[0], rows)))
+    return step
 
 
 # -- the plan ----------------------------------------------------------------------------------

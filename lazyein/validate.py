@@ -9,14 +9,15 @@ import re
 import numpy as np
 
 from .errors import ShapeError
-from .ir import NUMPY_LIBRARIES, common_library
+from .ir import NUMPY_LIBRARIES, Node, Op, common_library
 
-__all__ = ["SCALARS", "parse_bytes", "check_numeric", "check_out", "check_out_of_library",
-           "check_libraries", "check_on_dask", "broadcast", "as_int", "as_count", "as_axis",
-           "int_sequence", "normalize_axes", "per_axis_pairs"]
+__all__ = ["SCALARS", "PYTHON_SCALARS", "parse_bytes", "scaled_dtype", "check_numeric",
+           "check_out", "check_out_of_library", "check_libraries", "check_on_dask", "broadcast",
+           "as_int", "as_count", "as_axis", "int_sequence", "normalize_axes", "per_axis_pairs"]
 
-# what the API takes as a scalar (Python numbers, numpy scalars)
+# what the API takes as a scalar (Python numbers, numpy scalars); Python's own, told quickly
 SCALARS = (numbers.Number, np.generic)
+PYTHON_SCALARS = frozenset({bool, int, float, complex})
 
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -46,6 +47,33 @@ def parse_bytes(value) -> int | None:
         return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
     raise TypeError(f"max_bytes must be an int or a string such as '64MB', not "
                     f"{type(value).__name__}")
+
+
+def scaled_dtype(node: Node, scalar, ufunc, scalar_first) -> np.dtype:
+    """The dtype numpy's `ufunc` gives `node`'s elements and `scalar`, and its errors (a
+    Python int out of an integer dtype's range raises); asked of numpy once per kind of
+    operands (`_SCALED_DTYPES`)."""
+    kind = type(scalar)
+    weak = node.op is Op.LEAF and node.arg.weak
+    # numpy's answer depends on a Python int's value (int8 * 1000 raises), on no other
+    # scalar's (NEP 50: a float's or a complex's kind decides, and a numpy scalar's dtype)
+    key = None if weak or not (kind in PYTHON_SCALARS or isinstance(scalar, np.generic)) \
+        else (ufunc, scalar_first, node.dtype, kind, scalar if kind is int else None)
+    if key is not None and (dtype := _SCALED_DTYPES.get(key)) is not None:
+        return dtype
+    probe = node.arg.array.item() if weak else np.ones((), node.dtype)
+    with np.errstate(all="ignore"):
+        dtype = np.result_type(ufunc(*((scalar, probe) if scalar_first else (probe, scalar))))
+    if key is not None and (kind is not int or -_SMALL_INT <= scalar <= _SMALL_INT):
+        _SCALED_DTYPES[key] = dtype
+    return dtype
+
+
+# numpy's promotion answers for scaling, not data (so `caches.clear` leaves them): per ufunc,
+# operand order, dtype and scalar type (and small Python int, whose value decides), a dtype;
+# bounded by the dtypes and scalar types there are (ints beyond +-_SMALL_INT are not kept)
+_SCALED_DTYPES: dict[tuple, np.dtype] = {}
+_SMALL_INT = 1024
 
 
 def check_numeric(dtype: np.dtype):

@@ -206,7 +206,8 @@ class ArrayAPIBackend(Backend):
     def sub(self, region, index):
         return region.part(index) if isinstance(region, _Box) else region[index]
 
-    def write(self, target, region, value, coeff, dtype, assign):
+    def write(self, target, region, value, coeff, dtype, assign, scratch=None):
+        # no in-place writes here (`slab_writes` is false): a scaled term is a new array
         xp, dtype = self.xp, self.dtype(dtype)
         if isinstance(value, (bool, int, float, complex, np.generic)):  # a constant term
             value = xp.asarray(value.item() if isinstance(value, np.generic) else value,

@@ -102,11 +102,14 @@ class Backend:
         """The part `index` (slices, then Ellipsis) of a `region`: one chunk's, one slab's."""
         return self.take(region, index)
 
-    def write(self, target, region, value, coeff, dtype, assign: bool):
+    def write(self, target, region, value, coeff, dtype, assign: bool, scratch=None):
         """`target` with ``coeff * value`` (`coeff` None: `value`, which may be a scalar)
         added into `region` (None: all of it), or with `assign` written over it, in
         `dtype`, broadcasting `value`; returns the target (the same array where the library
-        writes in place)."""
+        writes in place). `scratch`, when given, is a 1-D buffer of `dtype` (made by
+        `zeros`) holding at least `value`'s elements, which a scaled `value` may be written
+        into rather than into a new array: an add of a scaled term then allocates nothing
+        (`Accumulate.scaled`; the executor gives one per slab loop)."""
         raise NotImplementedError
 
     def permute(self, array, perm: tuple[int, ...]):

@@ -122,14 +122,16 @@ class NumpyBackend(Backend):
         return total
 
     def accumulate_scratch(self, step: Accumulate, target_shape) -> int:
-        # the copy an in-place add into a strided region may make, and the scaled term: of a
-        # slab where it goes in slabs
+        # (an adopting assign allocates nothing, but a chunk loop turns it into adds)
+        # of a slab where it goes in slabs: the copy numpy may make of a strided region it
+        # adds into in place (it reads and writes it), and the scratch a scaled term is
+        # scaled into (`write`; a whole region's only where it is small: no slabs)
         shape = view_shape(target_shape, step.region)
         nbytes = math.prod(shape) * step.dtype.itemsize
         if step.slab_rows:
             nbytes = max(b - a for a, b in step.slab_rows) * nbytes // shape[0]
-        scaled = step.src is not None and step.coeff != 1
-        return nbytes * (1 + scaled) if (step.slab_rows or scaled) else 0
+        copied = step.slab_rows is not None and not step.region.identity
+        return nbytes * (copied + step.scaled)
 
     # -- the executor's operations -------------------------------------------------------------
     def view(self, array, spec):
@@ -138,13 +140,21 @@ class NumpyBackend(Backend):
     def take(self, array, index):
         return array[index]
 
-    def write(self, target, region, value, coeff, dtype, assign):
+    def write(self, target, region, value, coeff, dtype, assign, scratch=None):
         region = target if region is None else region
-        if coeff is not None:  # scaled in the result's dtype: float32 / 1.5 into float64
-            value = np.multiply(value, coeff, dtype=dtype, casting="unsafe")
-        if assign:
-            np.copyto(region, value, casting="unsafe")
-        else:
+        if coeff is None:
+            if assign:
+                np.copyto(region, value, casting="unsafe")
+            else:
+                np.add(region, value, out=region, casting="unsafe")
+        elif assign:  # scaled in the result's dtype (float32 / 1.5 into float64), in place
+            np.multiply(value, coeff, out=region, dtype=dtype, casting="unsafe")
+        elif coeff == -1 and value.dtype == dtype:  # exact, and no scaled copy (`subtract`)
+            np.subtract(region, value, out=region, casting="unsafe")
+        else:  # axpy: scaled into the scratch (a slab's, in cache) or a new array, then added
+            if scratch is not None:
+                scratch = scratch[:value.size].reshape(value.shape)
+            value = np.multiply(value, coeff, out=scratch, dtype=dtype, casting="unsafe")
             np.add(region, value, out=region, casting="unsafe")
         return target
 
