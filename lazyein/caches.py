@@ -6,7 +6,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 
-__all__ = ["register_cache", "clear", "memo", "PLAN_CACHE", "PLAN_CACHE_SIZE", "ROOT_PLANS",
+__all__ = ["register_cache", "clear", "memo", "forget", "PLAN_CACHE", "PLAN_CACHE_SIZE", "ROOT_PLANS",
            "ROOT_GRAPHS", "BACKENDS"]
 
 _CLEARS: list[Callable[[], None]] = []
@@ -37,6 +37,15 @@ def memo(node) -> dict:
         found = {_GENERATION: _generation}
         object.__setattr__(node, "memo", found)
     return found
+
+
+def forget(node, key):
+    """Drop `key` from `node`'s memo, and the memo itself once empty (a chain of thousands
+    of nodes would otherwise keep an empty dict on each)."""
+    found = memo(node)
+    del found[key]
+    if len(found) == 1:  # only its generation
+        object.__setattr__(node, "memo", None)
 
 
 _generation = 0

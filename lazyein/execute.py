@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import weakref
 
+import numpy as np
+
 from . import caches
 from .backends.base import Backend
 from .steps import Accumulate, ChunkLoop, Contract, Dots, Gemm, Product, Reshape, Sum, View, Zeros
@@ -121,16 +123,40 @@ def _pairwise(form, dtype, backend: Backend):
         case Dots(inputs, output):
             dots = backend.dots
             return lambda a, b: dots(inputs, output, a, b, dtype)
-        case Gemm(swap, (pa, pb), (ma, mb), out_shape):
-            matmul = backend.matmul
-
-            def gemm(a, b):
-                x, y = reshape(permute(a, pa), ma), reshape(permute(b, pb), mb)
-                if swap:
-                    x, y = y, x
-                return reshape(matmul(x, y, dtype), out_shape)
-            return gemm
+        case Gemm(swap, perms, shapes, out_shape, arg_shapes):
+            return _gemm(swap, perms, shapes, out_shape, arg_shapes, dtype, backend)
     raise AssertionError(form)
+
+
+def _gemm(swap, perms, shapes, out_shape, arg_shapes, dtype, backend: Backend):
+    """A matrix product's run: each operand laid out as the record says, skipping permutes
+    and reshapes that do nothing (a chain of small products is mostly such calls)."""
+    lay_a, lay_b = (_laid_out(*args, backend) for args in zip(perms, arg_shapes, shapes))
+    (*bx, nl, _), (*by, _, nr) = shapes[::-1] if swap else shapes
+    made = tuple(np.broadcast_shapes(tuple(bx), tuple(by))) + (nl, nr)
+    matmul, reshape = backend.matmul, backend.reshape
+    finish = None if made == tuple(out_shape) else out_shape
+
+    def gemm(a, b):
+        x = a if lay_a is None else lay_a(a)
+        y = b if lay_b is None else lay_b(b)
+        product = matmul(y, x, dtype) if swap else matmul(x, y, dtype)
+        return product if finish is None else reshape(product, finish)
+    return gemm
+
+
+def _laid_out(perm, shape, matrix, backend: Backend):
+    """The function laying an operand of `shape` out as `matrix` (permuted by `perm`, then
+    reshaped), or None where it is that already."""
+    permute, reshape = backend.permute, backend.reshape
+    kept = perm == tuple(range(len(perm)))
+    if len(shape) != len(perm):  # shapes unknown (a record made without them)
+        return lambda x: reshape(permute(x, perm), matrix)
+    if tuple(shape[i] for i in perm) == tuple(matrix):
+        return None if kept else (lambda x: permute(x, perm))
+    if kept:
+        return lambda x: reshape(x, matrix)
+    return lambda x: reshape(permute(x, perm), matrix)
 
 
 def _accumulator(step: Accumulate, backend: Backend, whole: bool = False):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import runtime
-from .backends.numpy import NUMPY, template, view_shape
+from .backends.numpy import NUMPY, template
 from .errors import LazyeinError, ShapeError
 from .execute import compiled
 from .ir import NUMPY_LIBRARIES, Leaf, Node, Op, common_library, toposort
-from .steps import Contract, Gemm, Plan, Reshape, View, ViewSpec
+from .steps import Plan
 from .validate import check_out, parse_bytes
 
 __all__ = ["Function", "function"]
@@ -67,8 +67,7 @@ class _Program:
             env[k] = None  # the stand-in is never read: the call's array goes here
             slots.append(k)
         self.plan, self.env, self.slots, self.outputs = plan, env, tuple(slots), plan.outputs
-        self.steps = tuple(zip(_specialized(plan, arrays, compiled(plan.steps, NUMPY, plan)),
-                               plan.frees))
+        self.steps = tuple(zip(compiled(plan.steps, NUMPY, plan), plan.frees))
 
 
 class Function:
@@ -185,71 +184,6 @@ class Function:
         return f"<lazyein function ({self._signature()}) -> ({outputs})>"
 
 
-def _specialized(plan: Plan, arrays: list, steps: tuple) -> list:
-    """`steps` (compiled), with each matrix product whose operands the plan fixes to be
-    matrices of its dtype already run as one np.matmul, and each view that only splits axes
-    as a reshape: a small product's time is mostly the generic step's permutes, reshapes
-    and casts, which then have nothing to do.
-
-    The shapes and dtypes of values are followed through views, reshapes and products; a
-    value any other step writes is unknown, and its readers keep their generic run."""
-    known = [(a.shape, a.dtype) for a in arrays] + [None] * (plan.num_values - len(arrays))
-    fns = list(steps)
-    for k, step in enumerate(plan.steps):
-        match step:
-            case View(out, src, spec) if known[src] is not None:
-                known[out] = (view_shape(known[src][0], spec), known[src][1])
-                if spec.split is not None and spec == ViewSpec(spec.labels, split=spec.split):
-                    fns[k] = _split(out, src, spec.split)
-            case Reshape(out, src, shape) if known[src] is not None:
-                known[out] = (tuple(shape), known[src][1])
-            case Contract(out=out, dtype=dtype, form=Gemm(out_shape=shape)):
-                fns[k] = _matmul(step, known) or fns[k]
-                known[out] = (tuple(shape), dtype)
-            case _:
-                for v in step.writes:
-                    known[v] = None
-    return fns
-
-
-def _split(out: int, src: int, shape: tuple):
-    """A view that only splits axes (always a view): the array's own reshape, quicker than
-    the generic view's ``np.reshape(copy=False)``."""
-    def run(env):
-        env[out] = env[src].reshape(shape)
-    return run
-
-
-def _matmul(step: Contract, known: list):
-    """The run of `step`, a Gemm, as one np.matmul of its operands (transposed where the
-    Gemm permutes them), or None if they are not already its matrices in its dtype."""
-    (a, b), form, dtype = step.args, step.form, step.dtype
-    if step.presums != ((), ()) or dtype not in _BLAS or known[a] is None or known[b] is None:
-        return None
-    for v, perm, shape in zip((a, b), form.perms, form.shapes):
-        have, kind = known[v]
-        if kind != dtype or len(shape) != 2 or tuple(have[i] for i in perm) != tuple(shape):
-            return None
-    ma, mb = form.shapes if not form.swap else form.shapes[::-1]
-    if (ma[0], mb[1]) != tuple(form.out_shape):
-        return None
-    out, (ta, tb), swap, matmul = step.out, (p == (1, 0) for p in form.perms), form.swap, \
-        np.matmul
-
-    def run(env):
-        x, y = env[a], env[b]
-        if ta:
-            x = x.T
-        if tb:
-            y = y.T
-        env[out] = matmul(y, x) if swap else matmul(x, y)
-    return run
-
-
-# the floats BLAS multiplies (as backends/numpy.py's matmul casts to them)
-_BLAS = tuple(map(np.dtype, (np.float32, np.float64, np.complex64, np.complex128)))
-
-
 def _results(env: list, outputs) -> list:
     """The output values of a run, each an array of its own (outputs may share a value)."""
     results = [env[v] for v in outputs]
@@ -271,8 +205,16 @@ def _bound(a, leaf: Leaf, k: int) -> np.ndarray:
         raise TypeError(f"argument {k} ({_describe(leaf)}) must be a numpy array (or what "
                         f"np.asarray accepts), not {type(a).__name__}: a le.function runs "
                         "on numpy")
+    shape, dtype = leaf.array.shape, leaf.array.dtype
+    if type(a) in (bool, int, float, complex):
+        # a Python scalar is weak, as in numpy's promotion (NEP 50): 1.5 binds a float32
+        # placeholder, as float32 + 1.5 stays float32; 1.5 does not bind an int one
+        if np.result_type(np.empty(0, dtype), a) != dtype:
+            raise TypeError(f"argument {k} ({_describe(leaf)}) is the {type(a).__name__} "
+                            f"{a!r}, which does not cast safely to the placeholder's {dtype}")
+        a = np.asarray(a, dtype)
     if type(a) is not np.ndarray:
-        a = np.asarray(a)  # lists, scalars; a subclass (np.matrix, a memmap) as a plain view
+        a = np.asarray(a)  # lists; a subclass (np.matrix, a memmap) as a plain view
     if a.dtype.kind not in "biufc":
         raise TypeError(f"argument {k} ({_describe(leaf)}) has dtype {a.dtype}: lazyein "
                         "computes on numeric arrays")

@@ -65,6 +65,7 @@ class Lowering:
         self._asked: set[Node] = set()  # nodes the planner computes (and lowers) on their own
         self.why_dense: dict[Node, str] = {}  # nodes left as factors to compute, and why
         self._count = 0  # nodes lowered by their rule so far
+        self._kept_now: set[Node] = set()  # nodes whose terms this session keeps with them
 
     def lower(self, node: Node) -> list[Term]:
         """The terms whose sum is `node`'s value.
@@ -95,7 +96,7 @@ class Lowering:
                     self._absorb(n)
                 elif n not in self._absorbed:
                     terms = self._lowered(n)
-                    self._save(n, terms, self._count - began, n in node.src)
+                    self._save(n, terms, self._count - began, node.src)
                     self._store(n, terms)
             return self._memo[node] if node in self._memo else self._live.pop(node)
         finally:
@@ -108,7 +109,7 @@ class Lowering:
         by a walk from the roots that stops at nodes whose terms are kept with them. Nodes
         below those (lowered if what they keep needs them computed) are not counted, so
         they are kept: dropping a node's terms is what must be known to be safe."""
-        users: dict[Node, int] = {}  # (also what the walk has reached: a 0 for a root)
+        users: dict[Node, int] = {}  # (also what the walk has reached)
         stack = list(roots)
         while stack:
             n = stack.pop()
@@ -116,7 +117,7 @@ class Lowering:
                 # its terms are read, not walked; the planner lowers what they view
                 for d in self._kept_views(n):
                     if d not in users:
-                        users[d] = 0
+                        users[d] = 2  # kept: lowered on its own, and maybe read too
                         stack.append(d)
                 continue
             for s in n.src:
@@ -153,17 +154,26 @@ class Lowering:
             self.why_dense.setdefault(source, why)
         return [self.renamed(t) for t in terms]
 
-    def _save(self, node: Node, terms: list[Term], lowered: int, operand: bool):
-        """Keep `node`'s terms with it, for later sessions, when they are few and finding
-        them took a walk of `KEEP_WALKED` nodes or more, or `node` is an `operand` of the
-        node lowered (an operator built once and applied to new arrays: ``op @ v``, its
-        thousands of nodes walked once and its few terms kept)."""
-        if not (operand or lowered >= KEEP_WALKED) or len(terms) > KEEP_TERMS or \
+    def _save(self, node: Node, terms: list[Term], lowered: int, operands):
+        """Keep `node`'s terms with it, for later sessions, when they are few and `node` is
+        one of the `operands` of the node lowered, or finding them took a walk of
+        `KEEP_WALKED` nodes or more (an operator built once and applied to new arrays:
+        ``op @ v``, its thousands of nodes walked once and its few terms kept). Only the
+        topmost are kept: a node's own sources kept by this session are let go (down a
+        chain of 6,000 nodes, each would keep its terms, all allocated while `compute` runs,
+        where they count against `max_bytes`)."""
+        key = ("terms", self.budget)
+        for s in node.src:
+            if s in self._kept_now and s not in operands:
+                self._kept_now.discard(s)
+                caches.forget(s, key)
+        if not (node in operands or lowered >= KEEP_WALKED) or len(terms) > KEEP_TERMS or \
                 node.op is Op.LEAF:
             return
         sources = dict.fromkeys(f.source for t in terms for f in t.factors)
         reasons = tuple((s, self.why_dense[s]) for s in sources if s in self.why_dense)
-        caches.memo(node)[("terms", self.budget)] = (terms, reasons)
+        caches.memo(node)[key] = (terms, reasons)
+        self._kept_now.add(node)
 
     def _absorb(self, node: Node):
         """Mark the sources of a sum (or scaling) that are sums read by it alone, in its

@@ -163,12 +163,15 @@ class Dots(NamedTuple):
 class Gemm(NamedTuple):
     """One (batched) matrix product: each operand, in argument order, permuted by its
     `perms` entry and reshaped to its `shapes` entry (batch axes, then a matrix); the first
-    matrix is the left one unless `swap`; the product reshaped to `out_shape`."""
+    matrix is the left one unless `swap`; the product reshaped to `out_shape`. `arg_shapes`
+    are the operands' own shapes (one axis per label), so that a run skips a permute or a
+    reshape that would do nothing (at 20 x 20 those calls cost more than the product)."""
 
     swap: bool
     perms: tuple[tuple[int, ...], tuple[int, ...]]
     shapes: tuple[tuple[int, ...], tuple[int, ...]]
     out_shape: tuple[int, ...]
+    arg_shapes: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
 
 
 @dataclass(frozen=True)
@@ -430,7 +433,8 @@ def _gemm(la, lb, result, sizes) -> Gemm:
     py = tuple(ly.index(ix) for ix in batch + con + right if ix in ly)
     mx, my = bx + (nl, nc), by + (nc, nr)
     perms, shapes = ((py, px), (my, mx)) if swap else ((px, py), (mx, my))  # argument order
-    return Gemm(swap, perms, shapes, tuple(sizes[ix] for ix in result))
+    return Gemm(swap, perms, shapes, tuple(sizes[ix] for ix in result),
+                tuple(tuple(sizes[ix] for ix in ls) for ls in (la, lb)))
 
 
 def accumulate(target, src, labels, coeff, region: ViewSpec, sizes, dtype,

@@ -71,7 +71,7 @@ def view(array: np.ndarray, spec: ViewSpec) -> np.ndarray:
     if spec.index is not None:
         array = array[spec.index]
     if spec.split is not None:
-        array = np.reshape(array, spec.split, copy=False)  # splits only: always a view
+        array = array.reshape(spec.split)  # splits only: always a view
     if spec.trims is not None:
         array = array[spec.trims]
     if spec.diagonal is not None:
@@ -180,7 +180,11 @@ class NumpyBackend(Backend):
 
     def matmul(self, a, b, dtype):
         if dtype in _BLAS:  # cast first, so that matmul's own loop is BLAS's
-            return np.matmul(a.astype(dtype, copy=False), b.astype(dtype, copy=False))
+            if a.dtype != dtype:
+                a = a.astype(dtype)
+            if b.dtype != dtype:
+                b = b.astype(dtype)
+            return np.matmul(a, b)
         return np.matmul(a, b, dtype=dtype)
 
     def own(self, array, others):
