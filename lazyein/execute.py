@@ -13,7 +13,19 @@ import weakref
 
 from . import caches
 from .backends.base import Backend
-from .steps import Accumulate, ChunkLoop, Contract, Dots, Gemm, Product, Reshape, Sum, View, Zeros
+from .steps import (
+    Accumulate,
+    ChunkLoop,
+    Contract,
+    Dots,
+    Elementwise,
+    Gemm,
+    Product,
+    Reshape,
+    Sum,
+    View,
+    Zeros,
+)
 
 __all__ = ["compiled", "run_steps"]
 
@@ -64,6 +76,11 @@ def _compile(step, backend: Backend):
 
             def run(env):
                 env[out] = reshape(env[src], shape)
+        case Elementwise(out, src, fn, dtype):
+            elementwise = backend.elementwise
+
+            def run(env):
+                env[out] = elementwise(env[src], fn, dtype)
         case Accumulate(target=target, region=spec):
             add, region = _accumulator(step, backend), backend.region
             if spec.identity:  # all of the target
