@@ -204,9 +204,8 @@ class LazyTensor:
         return reshape(self, shape)
 
     # numpy's complex parts and casts: lazyein.api_numpy (imported here, as it imports this)
-    def conj(self):
-        from .api_numpy import conj
-        return conj(self)
+    def conj(self):  # (ndarray.conj keeps a boolean array as it is; np.conj does not)
+        return self if self.dtype.kind != "c" else _numpy_api().conj(self)
 
     real = property(lambda self: _numpy_api().real(self), doc="The real part (``np.real``).")
     imag = property(lambda self: _numpy_api().imag(self), doc="The imaginary part.")

@@ -106,6 +106,8 @@ def conj(a) -> LazyTensor:
     array([2.-1.j])
     """
     x = _node(a)
+    if x.dtype == bool:  # the ufunc has no boolean loop: numpy's np.conj gives int8
+        return astype(LazyTensor(x), np.int8)
     if x.dtype.kind != "c":
         return LazyTensor(x)
     return LazyTensor(Node(Op.ELEMENTWISE, (x,), ElementwiseArgs("conj", x.dtype)))
@@ -242,5 +244,7 @@ def vdot(a, b) -> LazyTensor:
     if x.size != y.size:
         raise ShapeError(f"vdot: the operands have {x.size} and {y.size} elements (shapes "
                          f"{x.shape} and {y.shape}); they must have as many")
-    return LazyTensor(_einsum_node([conj(LazyTensor(_flat(x))).node, _flat(y)],
-                                   [(0,), (0,)], ()))
+    first = _flat(x)
+    if x.dtype.kind == "c":  # (vdot's own conjugation leaves booleans boolean)
+        first = conj(LazyTensor(first)).node
+    return LazyTensor(_einsum_node([first, _flat(y)], [(0,), (0,)], ()))
