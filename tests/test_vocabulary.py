@@ -67,7 +67,8 @@ def test_defaults_and_promotion_in_expressions():
     same(le.lazy(x) + le.ones((4, 3)), x + np.ones((4, 3)))  # float32 + float64
     same(le.lazy(x) + le.ones((4, 3), np.float32) * 2, x + 2 * np.ones((4, 3), np.float32))
     same(le.lazy(x) * le.full((3,), 2, np.int8), x * np.full(3, 2, np.int8))
-    same(le.ones((3, 2), bool) @ le.ones((2, 2), bool), np.ones((3, 2), bool) @ np.ones((2, 2), bool))
+    same(le.ones((3, 2), bool) @ le.ones((2, 2), bool),
+         np.ones((3, 2), bool) @ np.ones((2, 2), bool))
     same(le.lazy(A) - le.zeros((4, 3)), A)
     same((le.lazy(A) + le.full((4, 3), 2.0)) @ le.ones((3, 5)),
          (A + 2.0) @ np.ones((3, 5)))
