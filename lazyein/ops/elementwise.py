@@ -77,16 +77,21 @@ _WHY = {"conj": "a conjugated copy of a complex array",
         "astype": "a cast that does not distribute over the terms"}
 
 
+_WHY_SOURCE = {"conj": "a conjugated copy of a complex input",
+               "real": "the real part of a complex input (a view where the backend has one)",
+               "imag": "the imaginary part of a complex input (a view where the backend has one)",
+               "astype": "a cast copy of an input"}
+
+
 def _mapped(session, node: Node, source: Node, fn: str, dtype) -> Node:
     """`fn` of `source` as a node: `node` itself when `source` is its operand (then its
     terms view it, and the planner maps the operand whole), else a new node computed
     first, whose own lowering maps `source`'s terms."""
     mapped = Node(Op.ELEMENTWISE, (source,), ElementwiseArgs(fn, np.dtype(dtype)))
-    if mapped is node:
-        if source.op is not Op.LEAF:
-            session.ask(source)
-    else:
-        session.why_dense.setdefault(mapped, _WHY[fn])
+    if mapped is node and source.op is not Op.LEAF:
+        session.ask(source)
+    # what explain() says of it, as a factor computed on its own
+    session.why_dense.setdefault(mapped, _WHY_SOURCE[fn] if source.op is Op.LEAF else _WHY[fn])
     return mapped
 
 
