@@ -26,6 +26,22 @@ from .api import (
                   trace,
                   transpose,
 )
+from .api_numpy import (
+                        astype,
+                        broadcast_to,
+                        conj,
+                        diag,
+                        expand_dims,
+                        full,
+                        imag,
+                        inner,
+                        ones,
+                        outer,
+                        real,
+                        squeeze,
+                        vdot,
+                        zeros,
+)
 from .errors import LazyeinError, MemoryBudgetError, ShapeError, SubscriptError
 from .functions import Function, function
 from .linear_operator import aslinearoperator
@@ -36,6 +52,8 @@ __all__ = [
     "eye", "lazy_einsum", "einsum", "add", "subtract", "multiply",
     "matmul", "dot", "tensordot", "transpose", "moveaxis", "swapaxes", "reshape", "kron", "pad",
     "stack", "concatenate", "trace", "diagonal", "compute",
+    "zeros", "ones", "full", "diag", "conj", "real", "imag", "astype", "squeeze", "expand_dims",
+    "broadcast_to", "outer", "inner", "vdot",
     "LazyeinError", "SubscriptError", "ShapeError", "MemoryBudgetError",
 ]
 __version__ = "0.1.0"

@@ -205,6 +205,16 @@ class LazyTensor:
             shape = shape[0]
         return reshape(self, shape)
 
+    # numpy's complex parts and casts: lazyein.api_numpy (imported here, as it imports this)
+    def conj(self):  # (ndarray.conj keeps a boolean array as it is; np.conj does not)
+        return self if self.dtype.kind != "c" else _numpy_api().conj(self)
+
+    real = property(lambda self: _numpy_api().real(self), doc="The real part (``np.real``).")
+    imag = property(lambda self: _numpy_api().imag(self), doc="The imaginary part.")
+
+    def astype(self, dtype):
+        return _numpy_api().astype(self, dtype)
+
     def sum(self, axis=None, keepdims=False):
         """Sum over `axis` (an int, a tuple of ints, or None for all), as ``np.sum``."""
         axes = normalize_axes(axis, self.ndim, "sum")
@@ -214,6 +224,11 @@ class LazyTensor:
             node = Node(Op.RESHAPE, (node,), ReshapeArgs(tuple(1 if i in axes else d
                                                                for i, d in enumerate(self.shape))))
         return LazyTensor(node)
+
+
+def _numpy_api():
+    from . import api_numpy
+    return api_numpy
 
 
 # -- leaves -------------------------------------------------------------------------------

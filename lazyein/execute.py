@@ -15,7 +15,19 @@ import numpy as np
 
 from . import caches
 from .backends.base import Backend
-from .steps import Accumulate, ChunkLoop, Contract, Dots, Gemm, Product, Reshape, Sum, View, Zeros
+from .steps import (
+    Accumulate,
+    ChunkLoop,
+    Contract,
+    Dots,
+    Elementwise,
+    Gemm,
+    Product,
+    Reshape,
+    Sum,
+    View,
+    Zeros,
+)
 
 __all__ = ["compiled", "run_steps"]
 
@@ -79,6 +91,11 @@ def _compile(step, backend: Backend):
 
             def run(env):
                 env[out] = reshape(env[src], shape)
+        case Elementwise(out, src, fn, dtype):
+            elementwise = backend.elementwise
+
+            def run(env):
+                env[out] = elementwise(env[src], fn, dtype)
         case Accumulate(target=target, region=spec):
             if spec.identity or (step.assign and step.adopt is not None):  # all of it
                 return _accumulator(step, backend, whole=True)

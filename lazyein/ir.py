@@ -28,6 +28,9 @@ class Op(enum.Enum):
     RESHAPE = "reshape"  # ops/reshape.py, arg: ReshapeArgs(shape)
     PAD = "pad"          # ops/pad.py, arg: PadArgs(widths, constants)
     CONCAT = "concat"    # ops/concat.py, arg: ConcatArgs(axis)
+    FULL = "full"        # ops/full.py, arg: FullArgs(shape, value, dtype)
+    DIAG = "diag"        # ops/diag.py, arg: DiagArgs(k)
+    ELEMENTWISE = "elementwise"  # ops/elementwise.py, arg: ElementwiseArgs(fn, dtype)
 
     # members are singletons: hashed by identity, in C (Enum's own hash is Python code, and
     # every node built hashes its op)

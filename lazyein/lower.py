@@ -256,12 +256,19 @@ class Lowering:
         node itself), so that the array it reshapes is reshaped as a whole?"""
         return node.op is Op.RESHAPE and any(f.source is node for t in terms for f in t.factors)
 
+    def mapped_whole(self, node: Node, terms: list[Term]) -> bool:
+        """Is `node` an elementwise map (conj, real, imag, astype) that does not distribute
+        over its operand's terms (its terms view the node itself), so that the backend maps
+        the operand computed (or read) whole?"""
+        return node.op is Op.ELEMENTWISE and any(f.source is node for t in terms
+                                                  for f in t.factors)
+
     def sources(self, node: Node) -> list[tuple[Node, bool]]:
         """The computed nodes (no leaves) whose values `node`'s value reads, each with
         whether it is read as a factor: its terms' factors are, what a reshape that labels
         cannot express reshapes is not."""
         terms = self.lower(node)
-        if self.reshaped_whole(node, terms):
+        if self.reshaped_whole(node, terms) or self.mapped_whole(node, terms):
             return [] if node.src[0].op is Op.LEAF else [(node.src[0], False)]
         return [(n, True) for n in dict.fromkeys(f.source for t in terms for f in t.factors
                                                  if f.source.op is not Op.LEAF)]

@@ -21,6 +21,7 @@ from .steps import (
     Accumulate,
     ChunkLoop,
     Contract,
+    Elementwise,
     Gemm,
     Moved,
     Plan,
@@ -99,6 +100,9 @@ class _Builder:
         elif isinstance(step, Reshape):
             view = self.backend.reshape_layout(self.layout[step.src], shape)
             self.layout.append(c_layout(shape, dtype) if view is None else view)  # copies: C
+        elif isinstance(step, Elementwise):
+            view = self.backend.elementwise_layout(self.layout[step.src], step.fn, dtype)
+            self.layout.append(c_layout(shape, dtype) if view is None else view)
         else:
             self.layout.append(c_layout(self.shape[value], dtype))
         if isinstance(step, Contract):
@@ -163,6 +167,8 @@ class _Builder:
             self.owner = (None, 0)
             out = self.emit(lambda v: Reshape(v, src, node.shape), node.dtype, copied,
                             shape=node.shape)
+        elif self.lowering.mapped_whole(node, terms):
+            out = self.mapped(node)
         elif len(terms) == 1 and not sliced[0] and not (self.stream_results
                                                           and node in self.roots):
             term = terms[0]
@@ -194,6 +200,19 @@ class _Builder:
                     self.accumulate(out, value, labels, term, assign)
         self.evaluated[node] = out
         return out
+
+    def mapped(self, node: Node) -> int:
+        """`node`'s elementwise map (conj, real, imag, astype) applied by the backend to its
+        operand computed (or the input itself): a copy, or a view where the backend has one
+        (numpy's real and imaginary parts)."""
+        child = node.src[0]
+        src = self.slot[child] if child.op is Op.LEAF else self.evaluate(child)
+        fn, dtype = node.arg.fn, node.dtype
+        view = self.backend.elementwise_layout(self.layout[src], fn, dtype)
+        self.owner = (None, 0)
+        return self.emit(lambda v: Elementwise(v, src, fn, dtype), dtype,
+                         0 if view is not None else node.size * dtype.itemsize,
+                         shape=node.shape)
 
     def contract_sliced(self, term: Term, blocks, target: int, into: str, report: int,
                         assign: bool = False, whole_order: bool = False):

@@ -221,6 +221,18 @@ class Reshape(_OfSource):
     shape: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class Elementwise(_OfSource):
+    """``value[out] = fn(value[src])`` for an `ops.elementwise` map `fn` ("conj", "real",
+    "imag" or "astype" to `dtype`): a new array, or a view where the backend makes one
+    (numpy's real and imaginary parts)."""
+
+    out: int
+    src: int
+    fn: str
+    dtype: np.dtype
+
+
 # an in-place add into a strided region of more than a few axes can copy the whole region
 # first, and a scaled term is scaled into a scratch before it is added: adding slab by slab
 # bounds both copies by this much (and keeps the scratch in cache, so that ``target += c *

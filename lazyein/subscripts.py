@@ -19,10 +19,10 @@ _MAX_SUBLIST_LABEL = len(_LETTERS)  # numpy accepts sublist integers in [0, 52)
 
 def split_interleaved(args) -> tuple[str, list]:
     """Turn ``(op, sublist, op, sublist, ..., [output])`` into ``(subscripts, operands)``."""
-    operands, terms = list(args[0::2]), list(args[1::2])
+    operands, terms = list(args[0::2]), [_listed(sub) for sub in args[1::2]]
     output = None
     if len(args) % 2 == 1:
-        output = operands.pop()
+        output = _listed(operands.pop())
     if output is not None and not _is_sublist(output):
         raise SubscriptError(f"the interleaved form ends with an output sublist; got {output!r}")
     for i, sub in enumerate(terms):
@@ -33,6 +33,14 @@ def split_interleaved(args) -> tuple[str, list]:
     if output is not None:
         spec += "->" + _sublist_letters(output)
     return spec, operands
+
+
+def _listed(sub):
+    """A sublist given as a 1-D integer array (numpy accepts one) as a list of ints."""
+    if type(sub).__module__ == "numpy" and getattr(sub, "ndim", None) == 1 and \
+            sub.dtype.kind in "iu":
+        return sub.tolist()
+    return sub
 
 
 def _is_sublist(obj) -> bool:

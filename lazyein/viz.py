@@ -14,7 +14,7 @@ import numpy as np
 from .errors import LazyeinError
 from .ir import Node, Op, definition, toposort
 from .printing import format_bytes, letters
-from .steps import Accumulate, ChunkLoop, Contract, Reshape, View, Zeros
+from .steps import Accumulate, ChunkLoop, Contract, Elementwise, Reshape, View, Zeros
 
 __all__ = ["expression_graph", "expression_dot", "plan_graph", "plan_dot", "visualize",
            "mimebundle", "GraphvizNotFoundError"]
@@ -245,7 +245,7 @@ def _summary(plan) -> str:
             f"~{format_bytes(plan.peak_bytes)}, {plan.num_chunks} chunk(s)")
 
 
-_DRAWN = (View, Contract, Reshape, Zeros, Accumulate)
+_DRAWN = (View, Contract, Reshape, Elementwise, Zeros, Accumulate)
 
 
 def _out(step):
@@ -368,6 +368,10 @@ def _value_vertex(plan, k: int, names: dict[int, str], reused_by: list[int],
             style = _OPERATION
         case Reshape():
             title = f"reshape to {list(step.shape)}"
+            copy = None if nbytes is None else ("a view" if nbytes == 0 else f"a copy, {made}")
+            details, style = [copy], _MATERIALIZED if nbytes else _OPERATION
+        case Elementwise():
+            title = f"astype {step.dtype.name}" if step.fn == "astype" else step.fn
             copy = None if nbytes is None else ("a view" if nbytes == 0 else f"a copy, {made}")
             details, style = [copy], _MATERIALIZED if nbytes else _OPERATION
         case Zeros():

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 
 from _builder import _DTYPES, _MAX_NDIM, _MAX_SIZE, Case, _Builder, _Node, _Reject
+from _vocab_ops import _op_astype, _op_complex, _op_constant, _op_diag, _op_products, _op_shape
 
 __all__ = ["Case", "OPERATIONS", "deterministic", "exprs", "problem_cases"]
 
@@ -570,11 +571,17 @@ OPERATIONS: dict[str, Callable] = {
     "trace": _op_trace,
     "diagonal": _op_diagonal,
     "eye": _op_eye,
+    "constant": _op_constant,
+    "diag": _op_diag,
+    "complex": _op_complex,
+    "astype": _op_astype,
+    "shape": _op_shape,
+    "products": _op_products,
 }
 """Name -> operation drawer; the keys are the families ``exprs(ops=...)`` accepts."""
 
 # Operations that can take the same node twice, used to force a shared subexpression.
-_SHARING = (_op_einsum, _op_elementwise, _op_kron, _op_stack, _op_matmul)
+_SHARING = (_op_einsum, _op_elementwise, _op_kron, _op_stack, _op_matmul, _op_products)
 
 
 @st.composite

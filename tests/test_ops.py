@@ -40,6 +40,9 @@ def samples() -> dict[Op, tuple[le.LazyTensor, str, str]]:
         Op.PAD: (le.pad(x, ((1, 1), (0, 0)), constant_values=5), "pad[1:1 0:0, 5.0]",
                  "pad 1:1, 0:0 with 5.0"),
         Op.CONCAT: (le.concatenate([x, x]), "concat[axis=0]", "concat axis=0"),
+        Op.FULL: (le.full((2, 3), 0.5), "full[2,3,0.5]", "full 0.5 (2, 3)"),
+        Op.DIAG: (le.diag(np.arange(3.0), k=1), "diag[k=1]", "diag k=1"),
+        Op.ELEMENTWISE: (x.astype(np.float32), "astype[float32]", "astype float32"),
     }
 
 
@@ -110,7 +113,9 @@ def test_a_node_takes_its_ops_args_type_only():
 def test_a_node_with_every_op_unpickles_in_a_fresh_process():
     x = le.lazy(X, name="x")
     row = le.pad(2 * x + le.eye(2, 3), ((0, 1), (0, 0))).reshape(1, 9) @ np.ones((9, 4))
-    t = le.concatenate([row, le.eye(2, 4, k=1)], axis=0)
+    more = le.diag(np.arange(2.0), k=2)
+    t = le.concatenate([row, le.eye(2, 4, k=1), more.astype(np.float32) + le.ones((4, 4))],
+                       axis=0)
     assert {n.op for n in toposort(t.node)} == set(Op)
     script = ("import pickle, sys; import numpy as np; node = pickle.load(sys.stdin.buffer); "
               "from lazyein.ir import Node; from lazyein.printing import pformat; "

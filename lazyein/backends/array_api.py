@@ -264,6 +264,16 @@ class ArrayAPIBackend(Backend):
     def reshape(self, array, shape):
         return self.xp.reshape(array, shape)
 
+    def elementwise(self, array, fn, dtype):
+        xp = self.xp
+        if fn == "conj":
+            return xp.conj(array)
+        if fn == "real":
+            return xp.real(array)
+        if fn == "imag":
+            return xp.imag(array)
+        return xp.astype(array, self.dtype(dtype))
+
     # booleans are counted in integers, then tested (numpy's einsum ors their ands); every
     # operand is cast to the step's type first, as numpy computes in it
     def _counted(self, dtype):

@@ -63,6 +63,11 @@ class Backend:
         reshape copies."""
         raise NotImplementedError
 
+    def elementwise_layout(self, layout: Layout, fn: str, dtype) -> Layout | None:
+        """The layout of `elementwise`'s result for an array laid out as `layout`, or None
+        where it is a new (C-ordered) array."""
+        return None
+
     def contract_scratch(self, step, layouts: list[Layout], dtypes) -> int:
         """Bytes the `Contract` record `step` allocates besides its result, for operands laid
         out as `layouts` with `dtypes` (copies of operands a matmul cannot view, casts, sums
@@ -117,6 +122,12 @@ class Backend:
 
     def reshape(self, array, shape: tuple[int, ...]):
         """A C-order reshape (a view where the library can)."""
+        raise NotImplementedError
+
+    def elementwise(self, array, fn: str, dtype):
+        """`array` mapped by `fn`: "conj" (its complex conjugate), "real" or "imag" (its
+        real or imaginary part, of the real `dtype`), "astype" (cast to `dtype`, unsafely
+        as numpy's astype casts)."""
         raise NotImplementedError
 
     def sum(self, array, axes: tuple[int, ...], dtype, shape=None):

@@ -190,6 +190,12 @@ class _Graph:
                 array = _dask_reshape(self.as_dask(node.src[0]), node.shape, self.budget)
                 self.inputs.append(array)
                 hit = (_Source.of(array), array)
+            elif self.lowering.mapped_whole(node, terms):
+                # a map that does not distribute (conj of an input, say): dask's own
+                self.value(node.src[0])
+                array = _dask_elementwise(self.as_dask(node.src[0]), node.arg.fn, node.dtype)
+                self.inputs.append(array)
+                hit = (_Source.of(array), array)
             else:
                 hit = (self.sum_of(node, terms), None)
         return hit
@@ -576,6 +582,17 @@ def _dask_reshape(array: da.Array, shape, budget) -> da.Array:
         return array.reshape(shape, limit=limit)
     except NotImplementedError:
         return array.reshape(-1, limit=limit).reshape(shape, limit=limit)
+
+
+def _dask_elementwise(array: da.Array, fn: str, dtype) -> da.Array:
+    """Dask's conj, real part, imaginary part or cast of `array`, chunk by chunk."""
+    if fn == "conj":
+        return da.conj(array)
+    if fn == "real":
+        return da.real(array)
+    if fn == "imag":
+        return da.imag(array)
+    return array.astype(dtype)
 
 
 def _boxed(ax: Axis, sizes) -> tuple[tuple[int, int], Axis]:

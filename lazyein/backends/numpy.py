@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import numpy as np
 
@@ -94,6 +95,13 @@ class NumpyBackend(Backend):
     def view_bytes(self, layout: Layout, spec: ViewSpec) -> int:
         return 0
 
+    def elementwise_layout(self, layout: Layout, fn: str, dtype) -> Layout | None:
+        # a complex array's real and imaginary parts are views: the real dtype over its
+        # memory, strides unchanged (the imaginary part one item further on)
+        if fn in ("real", "imag"):
+            return Layout(layout.shape, layout.strides, layout.itemsize // 2)
+        return None
+
     def reshape_layout(self, layout: Layout, shape) -> Layout | None:
         try:
             return _layout(np.reshape(stand_in(layout), shape, copy=False))
@@ -163,6 +171,17 @@ class NumpyBackend(Backend):
 
     def reshape(self, array, shape):
         return array.reshape(shape)
+
+    def elementwise(self, array, fn, dtype):
+        if fn == "real":
+            return array.real  # views of a complex array
+        if fn == "imag":
+            return array.imag
+        if fn == "conj":  # (np.conjugate of a 0-d array would give a numpy scalar)
+            return np.conjugate(array, out=np.empty(array.shape, array.dtype))
+        with warnings.catch_warnings():  # warned of when the expression was built
+            warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+            return array.astype(dtype)
 
     def sum(self, array, axes, dtype, shape=None):
         if shape is None:

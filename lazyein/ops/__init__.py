@@ -2,7 +2,7 @@
 rule, and how it prints and draws (`OpDef`), registered in `DEFINITIONS` as imported here."""
 
 # importing each op's module registers its definition
-from . import add, concat, einsum, eye, leaf, pad, reshape, scale  # noqa: F401
+from . import add, concat, diag, einsum, elementwise, eye, full, leaf, pad, reshape, scale  # noqa: F401
 from .add import AddArgs
 from .base import (
     DEFINITIONS,
@@ -15,12 +15,16 @@ from .base import (
     show,
 )
 from .concat import ConcatArgs
+from .diag import DiagArgs
 from .einsum import EinsumArgs
+from .elementwise import ElementwiseArgs
 from .eye import EyeArgs
+from .full import FullArgs
 from .pad import PadArgs
 from .reshape import ReshapeArgs
 from .scale import ScaleArgs
 
 __all__ = ["OpDef", "Drawing", "DEFINITIONS", "register_op", "get_op", "describe_fields",
            "draw_fields", "show",
-           "AddArgs", "ConcatArgs", "EinsumArgs", "EyeArgs", "PadArgs", "ReshapeArgs", "ScaleArgs"]
+           "AddArgs", "ConcatArgs", "DiagArgs", "EinsumArgs", "ElementwiseArgs", "EyeArgs",
+           "FullArgs", "PadArgs", "ReshapeArgs", "ScaleArgs"]
