@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 
 import numpy as np
 
 from . import caches, runtime
-from .backends.numpy import template, unknown_layout
+from .backends.numpy import template
 from .errors import ShapeError, SubscriptError
+from .inputs import as_array, is_array_api, leaf_of, to_numpy
 from .ir import Leaf, Node, Op
 from .ops import AddArgs, ConcatArgs, EinsumArgs, EyeArgs, PadArgs, ReshapeArgs, ScaleArgs
 from .plan import Plan
@@ -79,7 +79,7 @@ class LazyTensor:
         if copy is False:
             raise ValueError("a LazyTensor becomes an array only by computing a new one; "
                              "np.asarray(t, copy=False) cannot avoid that")
-        result = _to_numpy(self.compute())
+        result = to_numpy(self.compute())
         return result if dtype is None else result.astype(dtype, copy=False)
 
     def compute(self, max_bytes=None, out=None, progress=False, scheduler=None):
@@ -246,7 +246,7 @@ def lazy(x, name: str | None = None) -> LazyTensor:
         raise TypeError("lazy() wraps arrays; to name a LazyTensor, wrap its input")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")
-    return LazyTensor(Node(Op.LEAF, arg=_leaf(x, name)))
+    return LazyTensor(Node(Op.LEAF, arg=leaf_of(x, name)))
 
 
 def placeholder(shape, dtype=float, name: str | None = None) -> LazyTensor:
@@ -684,7 +684,7 @@ def _compute(tensors, max_bytes, out, progress, scheduler=None):
         if backend.name == "numpy":
             check_out(out, root.shape, root.dtype)
         else:
-            check_out_of_library(out, root, _is_array_api(out))
+            check_out_of_library(out, root, is_array_api(out))
     return runtime.compute(roots, budget, out, progress, scheduler, backend)
 
 
@@ -695,76 +695,16 @@ def clear_plan_cache():
 
 # -- input helpers ------------------------------------------------------------------------
 
-def _is_dask_array(x) -> bool:
-    """A dask array, told without importing dask (one exists only once dask is imported)."""
-    # `sys.modules` asks whether dask is loaded at all; it reaches no lazyein module
-    array = sys.modules.get("dask.array")
-    return array is not None and isinstance(x, array.Array)
-
-
-def _to_numpy(result) -> np.ndarray:
-    """A result as numpy: another library's array through the buffer protocol or DLPack."""
-    if isinstance(result, np.ndarray):
-        return result
-    try:
-        return np.asarray(result)
-    except (TypeError, ValueError, RuntimeError):
-        return np.from_dlpack(result)
-
-
-def _is_array_api(x) -> bool:
-    """An array of an array-API library other than numpy (told without importing any)."""
-    if isinstance(x, (np.ndarray, np.generic, list, tuple, numbers.Number)):
-        return False
-    return hasattr(x, "__array_namespace__") or \
-        type(x).__module__.partition(".")[0] in _COMPAT_LIBRARIES
-
-
-# libraries whose arrays array-api-compat wraps (they have no __array_namespace__ of their own)
-_COMPAT_LIBRARIES = frozenset({"torch", "cupy", "jax", "jaxlib"})
-
-
-def _leaf(x, name=None) -> Leaf:
-    """A leaf for an input: a dask array kept lazy (a stand-in with its shape and dtype), an
-    array of another array-API library likewise, anything else as numpy sees it."""
-    if type(x) is np.ndarray:  # the common case, quickly
-        return Leaf(_as_array(x), name)
-    if _is_dask_array(x):
-        if any(math.isnan(d) for d in x.shape):
-            raise ShapeError(f"a dask array of unknown shape {x.shape} cannot be planned; "
-                             "call compute_chunk_sizes() on it first")
-        check_numeric(np.dtype(x.dtype))
-        return Leaf(template(x.shape, x.dtype), name, dask=x, library="dask")
-    if _is_array_api(x):
-        from .backends.array_api import library_of, numpy_dtype
-
-        dtype = numpy_dtype(x.dtype)
-        check_numeric(dtype)
-        shape = tuple(x.shape)
-        if any(d is None for d in shape):
-            raise ShapeError(f"an array of unknown shape {shape} cannot be planned")
-        # its strides are the library's own business: the planner counts the copies a
-        # reshape of it may make
-        return Leaf(unknown_layout(shape, dtype), name, native=x, library=library_of(x))
-    return Leaf(_as_array(x), name)
-
-
-def _as_array(x) -> np.ndarray:
-    array = np.asarray(x)
-    check_numeric(array.dtype)
-    return array
-
-
 def _node(x, weak: bool = True) -> Node:
     """The node for an operand: a LazyTensor's own, or a new leaf (Python scalars weak)."""
     if isinstance(x, LazyTensor):
         return x.node
-    if type(x) is np.ndarray:  # the common case, quickly (what `_leaf` checks first too)
+    if type(x) is np.ndarray:  # the common case, quickly (what `leaf_of` checks first too)
         check_numeric(x.dtype)
         return Node(Op.LEAF, arg=Leaf(x))
     if weak and type(x) in (bool, int, float, complex):  # np.float64 is a float, but strong
-        return Node(Op.LEAF, arg=Leaf(_as_array(x), weak=True))
-    return Node(Op.LEAF, arg=_leaf(x))
+        return Node(Op.LEAF, arg=Leaf(as_array(x), weak=True))
+    return Node(Op.LEAF, arg=leaf_of(x))
 
 
 # interned constants, not caches (so `caches.clear` leaves them): each dtype's zero, cast once

@@ -103,7 +103,7 @@ def conj(a) -> LazyTensor:
 
     >>> import numpy as np, lazyein as le
     >>> le.conj(le.lazy(np.array([1 + 2j])) * 1j).compute()
-    array([2.-1.j])
+    array([-2.-1.j])
     """
     x = _node(a)
     if x.dtype == bool:  # the ufunc has no boolean loop: numpy's np.conj gives int8

@@ -6,8 +6,8 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 
-__all__ = ["register_cache", "clear", "memo", "forget", "PLAN_CACHE", "PLAN_CACHE_SIZE", "ROOT_PLANS",
-           "ROOT_GRAPHS", "BACKENDS"]
+__all__ = ["register_cache", "clear", "memo", "forget", "PLAN_CACHE", "PLAN_CACHE_SIZE",
+           "ROOT_PLANS", "ROOT_GRAPHS", "BACKENDS"]
 
 _CLEARS: list[Callable[[], None]] = []
 

@@ -199,9 +199,10 @@ def _describe(leaf: Leaf) -> str:
 
 def _bound(a, leaf: Leaf, k: int) -> np.ndarray:
     """The array `a` given for placeholder `leaf` (argument `k`), checked and cast safely."""
-    from .api import LazyTensor, _is_array_api, _is_dask_array
+    from .api import LazyTensor
+    from .inputs import is_array_api, is_dask_array
 
-    if isinstance(a, LazyTensor) or _is_dask_array(a) or _is_array_api(a):
+    if isinstance(a, LazyTensor) or is_dask_array(a) or is_array_api(a):
         raise TypeError(f"argument {k} ({_describe(leaf)}) must be a numpy array (or what "
                         f"np.asarray accepts), not {type(a).__name__}: a le.function runs "
                         "on numpy")
