@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import opt_einsum
 
+from . import paths
 from .backends.base import Backend, Layout, c_layout
 from .backends.numpy import NUMPY
 from .execute import run_steps
@@ -36,7 +37,7 @@ from .steps import (
 )
 
 __all__ = ["Plan", "Profile", "TermReport", "TermProgram", "build_plan", "compile_term",
-           "contraction_path", "symbols",
+           "contraction_path",
            "measure_term", "term_blocks"]
 
 
@@ -604,17 +605,13 @@ def _describe_blocks(term: Term, blocks) -> tuple[str, ...]:
 
 def contraction_path(label_lists, keep, sizes, cache: dict):
     """opt_einsum's contraction order for operands with these labels keeping `keep`, and its
-    FLOPs, asked once per equation and shapes (`cache` holds the answers)."""
-    shapes = tuple(tuple(sizes[ix] for ix in ls) for ls in label_lists)
-    eq = ",".join(symbols(ls) for ls in label_lists) + "->" + symbols(keep)
-    if (hit := cache.get((eq, shapes))) is None:
-        path, info = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize="auto")
-        hit = cache[eq, shapes] = (tuple(path), int(info.opt_cost))
+    FLOPs (see `paths`), kept in `cache` too by the labels and shapes themselves: asked again
+    for the same (the chunks of a sliced term), it is found without renumbering."""
+    key = (tuple(map(tuple, label_lists)), tuple(keep),
+           tuple(tuple(sizes[ix] for ix in ls) for ls in label_lists))
+    if (hit := cache.get(key)) is None:
+        hit = cache[key] = paths.contraction_path(label_lists, keep, sizes)
     return hit
-
-
-def symbols(labels) -> str:
-    return "".join(opt_einsum.get_symbol(i) for i in labels)
 
 
 def _bytes(labels, sizes, dtype) -> int:

@@ -7,9 +7,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-import opt_einsum
 
 from ..ir import Node, Op, promotable
+from ..paths import contraction_path
 from ..printing import letters
 from ..product import NeedsDense, combine
 from ..sop import Term
@@ -194,20 +194,14 @@ def _combine(session, node: Node, combo) -> Term | None:
 
 def _term_flops(term: Term) -> int:
     """opt_einsum's FLOP count for contracting `term`'s factors in its best order."""
-    out = {s.label for ax in term.out for s in ax.subs}
+    out = [s.label for ax in term.out for s in ax.subs]
     inputs = [list(dict.fromkeys(s.label for ax in f.axes for s in ax.subs))
               for f in term.factors]
-    if not inputs:
-        return math.prod(term.sizes[ix] for ix in out)
     used = {ix for labels in inputs for ix in labels}
-    symbols = {ix: opt_einsum.get_symbol(k) for k, ix in enumerate(used | out)}
-    equation = ",".join("".join(symbols[ix] for ix in labels) for labels in inputs)
-    equation += "->" + "".join(symbols[ix] for ix in out if ix in used)
-    shapes = [tuple(term.sizes[ix] for ix in labels) for labels in inputs]
-    if len(inputs) == 1:
-        return math.prod(term.sizes[ix] for ix in used)
-    _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")
-    return int(info.opt_cost)
+    if len(inputs) <= 1:
+        return math.prod(term.sizes[ix] for ix in (used if inputs else set(out)))
+    return contraction_path(inputs, [ix for ix in dict.fromkeys(out) if ix in used],
+                            term.sizes)[1]
 
 
 EINSUM = register_op(OpDef(Op.EINSUM, EinsumArgs, abstract, lower, describe, draw))
