@@ -26,6 +26,7 @@ from .api import (
                   trace,
                   transpose,
 )
+from .api_views import flip, roll
 from .errors import LazyeinError, MemoryBudgetError, ShapeError, SubscriptError
 from .functions import Function, function
 from .linear_operator import aslinearoperator
@@ -35,7 +36,7 @@ __all__ = [
     "LazyTensor", "Plan", "Function", "lazy", "placeholder", "function", "aslinearoperator",
     "eye", "lazy_einsum", "einsum", "add", "subtract", "multiply",
     "matmul", "dot", "tensordot", "transpose", "moveaxis", "swapaxes", "reshape", "kron", "pad",
-    "stack", "concatenate", "trace", "diagonal", "compute",
+    "stack", "concatenate", "trace", "diagonal", "flip", "roll", "compute",
     "LazyeinError", "SubscriptError", "ShapeError", "MemoryBudgetError",
 ]
 __version__ = "0.1.0"

@@ -28,6 +28,7 @@ class Op(enum.Enum):
     RESHAPE = "reshape"  # ops/reshape.py, arg: ReshapeArgs(shape)
     PAD = "pad"          # ops/pad.py, arg: PadArgs(widths, constants)
     CONCAT = "concat"    # ops/concat.py, arg: ConcatArgs(axis)
+    INDEX = "index"      # ops/index.py, arg: IndexArgs(index), numpy's basic indexing
 
     # members are singletons: hashed by identity, in C (Enum's own hash is Python code, and
     # every node built hashes its op)

@@ -2,7 +2,7 @@
 rule, and how it prints and draws (`OpDef`), registered in `DEFINITIONS` as imported here."""
 
 # importing each op's module registers its definition
-from . import add, concat, einsum, eye, leaf, pad, reshape, scale  # noqa: F401
+from . import add, concat, einsum, eye, index, leaf, pad, reshape, scale  # noqa: F401
 from .add import AddArgs
 from .base import (
     DEFINITIONS,
@@ -17,10 +17,12 @@ from .base import (
 from .concat import ConcatArgs
 from .einsum import EinsumArgs
 from .eye import EyeArgs
+from .index import IndexArgs
 from .pad import PadArgs
 from .reshape import ReshapeArgs
 from .scale import ScaleArgs
 
 __all__ = ["OpDef", "Drawing", "DEFINITIONS", "register_op", "get_op", "describe_fields",
            "draw_fields", "show",
-           "AddArgs", "ConcatArgs", "EinsumArgs", "EyeArgs", "PadArgs", "ReshapeArgs", "ScaleArgs"]
+           "AddArgs", "ConcatArgs", "EinsumArgs", "EyeArgs", "IndexArgs", "PadArgs", "ReshapeArgs",
+           "ScaleArgs"]
