@@ -40,6 +40,7 @@ def samples() -> dict[Op, tuple[le.LazyTensor, str, str]]:
         Op.PAD: (le.pad(x, ((1, 1), (0, 0)), constant_values=5), "pad[1:1 0:0, 5.0]",
                  "pad 1:1, 0:0 with 5.0"),
         Op.CONCAT: (le.concatenate([x, x]), "concat[axis=0]", "concat axis=0"),
+        Op.INDEX: (x[1:, ::-1, None], "index[1:2,2::-1,None]", "[1:2, 2::-1, None]"),
     }
 
 
@@ -110,7 +111,7 @@ def test_a_node_takes_its_ops_args_type_only():
 def test_a_node_with_every_op_unpickles_in_a_fresh_process():
     x = le.lazy(X, name="x")
     row = le.pad(2 * x + le.eye(2, 3), ((0, 1), (0, 0))).reshape(1, 9) @ np.ones((9, 4))
-    t = le.concatenate([row, le.eye(2, 4, k=1)], axis=0)
+    t = le.concatenate([row, le.eye(2, 4, k=1)[:, ::-1]], axis=0)
     assert {n.op for n in toposort(t.node)} == set(Op)
     script = ("import pickle, sys; import numpy as np; node = pickle.load(sys.stdin.buffer); "
               "from lazyein.ir import Node; from lazyein.printing import pformat; "

@@ -243,12 +243,14 @@ def _unfused(term: Term, k: int) -> list[Term]:
 
 
 def _show(item) -> str:
+    """An entry of the index as numpy would take it back: ``2::-1`` runs down to 0."""
     if item is None:
         return "None"
     if isinstance(item, int):
         return str(item)
     start, stop, step = item
-    return f"{start}:{stop}" + (f":{step}" if step != 1 else "")
+    text = f"{start}:{'' if stop < 0 else stop}"
+    return text + (f":{step}" if step != 1 else "")
 
 
 def describe(node: Node) -> str:
