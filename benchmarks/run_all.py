@@ -23,8 +23,8 @@ from pathlib import Path
 # count from the environment once, when it loads
 HERE = Path(__file__).resolve().parent
 MODULES = ("bench_overhead", "bench_attention", "bench_problem2", "bench_problem1", "bench_reuse",
-           "bench_problem4", "bench_chain", "bench_sums", "bench_function", "bench_dask",
-           "bench_vocab")
+           "bench_problem4", "bench_chain", "bench_sums", "bench_index", "bench_function",
+           "bench_dask", "bench_vocab")
 # run only when this package is installed
 OPTIONAL = {"bench_dask": "dask", "bench_function": "scipy"}
 README = HERE.parent / "README.md"

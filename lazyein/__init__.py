@@ -42,6 +42,7 @@ from .api_numpy import (
                         vdot,
                         zeros,
 )
+from .api_views import flip, roll
 from .errors import LazyeinError, MemoryBudgetError, ShapeError, SubscriptError
 from .functions import Function, function
 from .linear_operator import aslinearoperator
@@ -51,7 +52,7 @@ __all__ = [
     "LazyTensor", "Plan", "Function", "lazy", "placeholder", "function", "aslinearoperator",
     "eye", "lazy_einsum", "einsum", "add", "subtract", "multiply",
     "matmul", "dot", "tensordot", "transpose", "moveaxis", "swapaxes", "reshape", "kron", "pad",
-    "stack", "concatenate", "trace", "diagonal", "compute",
+    "stack", "concatenate", "trace", "diagonal", "flip", "roll", "compute",
     "zeros", "ones", "full", "diag", "conj", "real", "imag", "astype", "squeeze", "expand_dims",
     "broadcast_to", "outer", "inner", "vdot",
     "LazyeinError", "SubscriptError", "ShapeError", "MemoryBudgetError",

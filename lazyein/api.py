@@ -12,7 +12,16 @@ from .backends.numpy import template
 from .errors import ShapeError, SubscriptError
 from .inputs import as_array, is_array_api, leaf_of, to_numpy
 from .ir import Leaf, Node, Op
-from .ops import AddArgs, ConcatArgs, EinsumArgs, EyeArgs, PadArgs, ReshapeArgs, ScaleArgs
+from .ops import (
+    AddArgs,
+    ConcatArgs,
+    EinsumArgs,
+    EyeArgs,
+    IndexArgs,
+    PadArgs,
+    ReshapeArgs,
+    ScaleArgs,
+)
 from .plan import Plan
 from .printing import describe_op
 from .subscripts import parse_einsum, split_interleaved
@@ -22,6 +31,7 @@ from .validate import (
     as_axis,
     as_count,
     as_int,
+    basic_index,
     broadcast,
     check_libraries,
     check_numeric,
@@ -74,6 +84,14 @@ class LazyTensor:
         if not self.shape:
             raise TypeError("len() of a 0-d LazyTensor")
         return self.shape[0]
+
+    def __getitem__(self, key):
+        """numpy's basic indexing (ints, slices of any step, None, ...), computing nothing:
+        a compute does the work of the entries selected only."""
+        index = basic_index(key, self.shape)
+        if all(item == (0, n, 1) for item, n in zip(index, self.shape)) and None not in index:
+            return self
+        return LazyTensor(Node(Op.INDEX, (self.node,), IndexArgs(index)))
 
     def __array__(self, dtype=None, copy=None):
         if copy is False:

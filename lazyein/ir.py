@@ -31,6 +31,7 @@ class Op(enum.Enum):
     FULL = "full"        # ops/full.py, arg: FullArgs(shape, value, dtype)
     DIAG = "diag"        # ops/diag.py, arg: DiagArgs(k)
     ELEMENTWISE = "elementwise"  # ops/elementwise.py, arg: ElementwiseArgs(fn, dtype)
+    INDEX = "index"      # ops/index.py, arg: IndexArgs(index), numpy's basic indexing
 
     # members are singletons: hashed by identity, in C (Enum's own hash is Python code, and
     # every node built hashes its op)

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import caches
 from .ir import Node, Op, definition
-from .sop import Axis, Factor, Term, full_axis, map_term, merge_terms
+from .sop import Axis, Factor, Term, full_axis, map_term, merge_terms, reach
 
 # Making a value that reads values computed first nests calls (the planner's `evaluate`, the
 # dask graph's `value`); this deep, what it reads is made first, in `Lowering.dependencies`'
@@ -339,12 +339,8 @@ def _well_placed(term: Term, shape) -> bool:
 
 
 def _span(ax: Axis, sizes) -> tuple[int, int]:
-    """The indices `ax` reaches: a plain axis's whole length (sliced, then split), a
-    window's first to last (its start alone may be negative: its offsets move it in)."""
-    if ax.steps is None:
-        return ax.start, ax.start + ax.length
-    low = ax.start + sum(s.offset * st for s, st in zip(ax.subs, ax.steps))
-    return low, low + 1 + sum((sizes[s.label] - 1) * st for s, st in zip(ax.subs, ax.steps))
+    """The indices `ax` reaches (see `sop.reach`)."""
+    return reach(ax, sizes)
 
 
 def _exact_in_numbers(terms: list[Term]) -> bool:

@@ -17,7 +17,7 @@ from .ir import Node, Op, toposort
 from .lower import NESTING, Lowering
 from .printing import describe_op, letters
 from .signature import roots_signature
-from .sop import Term, axis_labels, chunk_groups, restrict, term_labels
+from .sop import Term, axis_labels, chunk_groups, reach, restrict, term_labels
 from .steps import (
     Accumulate,
     ChunkLoop,
@@ -368,7 +368,7 @@ class _Builder:
                 view = self.memoized(key, make, self.dtype[src], gathered)
             values.append((view, labels))
             if chunk == 0:
-                described.append(_describe_factor(f, self.slot, self.backend))
+                described.append(_describe_factor(f, sizes, self.slot, self.backend))
         out_labels = tuple(dict.fromkeys(axis_labels(term.out)))
         in_factors = {ix for _, ls in values for ix in ls}
         keep = tuple(ix for ix in out_labels if ix in in_factors)
@@ -471,7 +471,8 @@ def _window_offsets(term: Term) -> dict[int, int]:
     if len(term.factors) < 2:
         return {}
     kept = set(axis_labels(term.out))
-    return {s.label: 1 for f in term.factors for ax in f.axes if ax.steps is not None
+    return {s.label: 1 for f in term.factors for ax in f.axes
+            if ax.steps is not None and len(ax.subs) > 1  # (one label: a flip, a step)
             for s in ax.subs if s.label not in kept and term.sizes[s.label] > 1}
 
 
@@ -632,7 +633,7 @@ def _pattern(label_lists, result) -> tuple:
                  for ls in (*label_lists, result))
 
 
-def _describe_factor(f, slot: dict, backend: Backend) -> str:
+def _describe_factor(f, sizes, slot: dict, backend: Backend) -> str:
     src = f.source  # `slot` numbers the inputs (a dict: a sum of 100,000 inputs names each)
     name = (src.arg.name or f"input {slot[src]}") if src.op is Op.LEAF else \
         f"computed {describe_op(src)}"
@@ -640,15 +641,21 @@ def _describe_factor(f, slot: dict, backend: Backend) -> str:
     for ax, n in zip(f.axes, src.shape):
         if not ax.subs:
             how.append(f"index {ax.start}")
-        elif ax.start or ax.length != n or any(s.offset for s in ax.subs):
+        elif ax.steps is not None and len(ax.subs) == 1:
+            if reach(ax, sizes) != (0, n):
+                how.append("slice")
+        elif ax.start or ax.length != n or any(s.offset or sizes[s.label] != s.dim
+                                               for s in ax.subs):
             how.append("slice")
-        if ax.steps is not None:
+        if ax.steps is not None and len(ax.subs) == 1:  # an index's step, or a flip
+            how.append("reversed" if ax.steps[0] < 0 else "strided")
+        elif ax.steps is not None:
             how.append("window")
         elif len(ax.subs) > 1:
             how.append("split")
     if len(set(axis_labels(f.axes))) != len(axis_labels(f.axes)):
         how.append("diagonal")
-    if not backend.strided_views and ("window" in how or "diagonal" in how):
+    if not backend.strided_views and {"window", "diagonal", "reversed", "strided"} & set(how):
         how.append(f"gathered into a copy ({backend.name} has no strided views)")
     return f"{name} {list(src.shape)}" + (f" viewed by {', '.join(dict.fromkeys(how))}"
                                           if how else "")

@@ -11,7 +11,8 @@ import numpy as np
 from .ir import Node
 
 __all__ = ["Sub", "Axis", "window", "Factor", "Term", "full_axis", "axis_labels", "map_term",
-           "merge_terms", "restrict", "shift_axes", "chunk_groups", "term_labels"]
+           "merge_terms", "restrict", "shift_axes", "chunk_groups", "term_labels", "reach",
+           "substitute"]
 
 
 class Sub(NamedTuple):
@@ -33,7 +34,8 @@ class Axis(NamedTuple):
     A *window* axis (`steps` given) is indexed by a weighted sum of its labels instead:
     ``start + sum((offset + label) * step)``, with each ``offset + label`` below the sub's
     `dim`. ``x = u + a`` is the sliding window of a convolution, still a strided view of
-    whatever the axis belongs to.
+    whatever the axis belongs to. A step may be negative: the label runs backwards (a
+    flip, a slice with a negative step), which a strided view takes with a negative stride.
     """
 
     start: int
@@ -43,7 +45,7 @@ class Axis(NamedTuple):
     @property
     def length(self) -> int:
         if self.steps is not None:
-            return 1 + sum((s.dim - 1) * step for s, step in zip(self.subs, self.steps))
+            return 1 + sum((s.dim - 1) * abs(step) for s, step in zip(self.subs, self.steps))
         return math.prod(s.dim for s in self.subs)
 
     @property
@@ -203,3 +205,60 @@ def term_labels(term: Term) -> tuple[int, ...]:
     not depend on which fresh labels the lowering happened to pick."""
     return tuple(dict.fromkeys(axis_labels([ax for f in term.factors for ax in f.axes])
                                + axis_labels(term.out)))
+
+
+def reach(ax: Axis, sizes) -> tuple[int, int]:
+    """The indices ``[low, high)`` between which `ax` reaches, its labels running over
+    `sizes`: a plain axis's whole length (sliced, then split); a window's first to last,
+    whichever way each step goes (its start alone may lie outside: offsets move it in)."""
+    if ax.steps is None:
+        return ax.start, ax.start + ax.length
+    low = high = ax.start
+    for s, step in zip(ax.subs, ax.steps):
+        ends = (s.offset * step, (s.offset + sizes[s.label] - 1) * step)
+        low, high = low + min(ends), high + max(ends)
+    return low, high + 1
+
+
+def substitute(term: Term, label: int, first: int, step: int = 1, new: int | None = None,
+               count: int = 1) -> Term:
+    """`term` with `label` replaced by ``first + step * new``, `new` a label over
+    ``range(count)`` (or by the constant `first` where `new` is None): every view that
+    `label` indexes keeps indexing the same elements, now in the order `new` runs.
+
+    A step of 1 on a plain axis is a restriction (the offset moves, as `restrict` does);
+    any other step makes the axis a window of step ``step * stride``, negative for a label
+    run backwards; a constant moves the axis's start and drops the sub.
+    """
+
+    def axis(ax: Axis) -> Axis:
+        if all(s.label != label for s in ax.subs):
+            return ax
+        start, subs, steps = ax.start, [], []
+        for s, stride in zip(ax.subs, ax.strides):
+            if s.label != label:
+                subs.append(s)
+                steps.append(stride)
+            elif new is not None and step == 1 and ax.steps is None:
+                subs.append(Sub(new, s.dim, s.offset + first))
+                steps.append(stride)
+            else:
+                start += (s.offset + first) * stride
+                if new is not None:
+                    subs.append(Sub(new, count, 0))
+                    steps.append(step * stride)
+        if ax.steps is None and len(subs) == len(ax.subs) and step == 1:
+            return Axis(start, tuple(subs))  # a restriction: the same mixed radix
+        # (a window's subs bound their labels: tight bounds for the ones kept as they were)
+        if ax.steps is None and len(subs) == len(ax.subs) - 1 and ax.subs[0].label == label:
+            return Axis(start, tuple(subs))  # the outermost part fixed: the rest as it was
+        if not subs:
+            return Axis(start, ())
+        return window(start, subs, steps)
+
+    sizes = {ix: d for ix, d in term.sizes.items() if ix != label}
+    if new is not None:
+        sizes[new] = count
+    return term._replace(factors=tuple(Factor(f.source, tuple(map(axis, f.axes)))
+                                       for f in term.factors),
+                         out=tuple(map(axis, term.out)), sizes=sizes)

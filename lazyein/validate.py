@@ -13,7 +13,8 @@ from .ir import NUMPY_LIBRARIES, Node, Op, common_library
 
 __all__ = ["SCALARS", "PYTHON_SCALARS", "parse_bytes", "scaled_dtype", "check_numeric",
            "check_out", "check_out_of_library", "check_libraries", "check_on_dask", "broadcast",
-           "as_int", "as_count", "as_axis", "int_sequence", "normalize_axes", "per_axis_pairs"]
+           "as_int", "as_count", "as_axis", "int_sequence", "normalize_axes", "per_axis_pairs",
+           "basic_index"]
 
 # what the API takes as a scalar (Python numbers, numpy scalars); Python's own, told quickly
 SCALARS = (numbers.Number, np.generic)
@@ -208,3 +209,55 @@ def per_axis_pairs(value, ndim, what, integer) -> tuple[tuple, ...]:
         if not isinstance(v, SCALARS) or isinstance(v, (str, bytes)):
             raise TypeError(f"pad: {what} must be numbers, got {value!r}")
     return tuple((b, a) for b, a in pairs)
+
+
+_SUPPORTED = ("lazyein supports numpy's basic indexing: integers, slices, None (np.newaxis) "
+              "and Ellipsis (...)")
+
+
+def _index_item(item):
+    """One entry of an index as basic indexing takes it: an int, a slice, None or Ellipsis;
+    an IndexError naming what is supported for anything else (arrays, masks, lists)."""
+    if item is None or item is Ellipsis or isinstance(item, slice):
+        return item
+    if isinstance(item, (bool, np.bool_)) or \
+            (isinstance(item, np.ndarray) and item.dtype == bool):
+        raise IndexError(f"{_SUPPORTED}; got a boolean index {item!r} (a mask)")
+    if isinstance(item, np.ndarray) and item.ndim == 0 and item.dtype.kind in "iu":
+        return int(item)
+    if isinstance(item, numbers.Integral):
+        return operator.index(item)
+    raise IndexError(f"{_SUPPORTED}; got {type(item).__name__} {item!r} (integer arrays, "
+                     "lists and masks select a gather, which is not a view)")
+
+
+def basic_index(key, shape) -> tuple:
+    """numpy's basic index `key` of an array of `shape`, normalized: per axis an int in
+    range or a slice's ``(start, stop, step)`` as ``slice.indices`` gives it, None where a
+    new axis goes (Ellipsis expanded). IndexError as numpy raises it, and for what is not
+    basic indexing."""
+    items = [_index_item(item) for item in (key if isinstance(key, tuple) else (key,))]
+    if items.count(Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    used = sum(item is not None and item is not Ellipsis for item in items)
+    if used > len(shape):
+        raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, "
+                         f"but {used} were indexed")
+    if Ellipsis not in items:
+        items.append(Ellipsis)
+    where = items.index(Ellipsis)
+    items[where:where + 1] = [slice(None)] * (len(shape) - used)
+    normalized, axis = [], 0
+    for item in items:
+        if item is None:
+            normalized.append(None)
+            continue
+        n = shape[axis]
+        if isinstance(item, slice):
+            normalized.append(item.indices(n))
+        elif -n <= item < n:
+            normalized.append(item % n)
+        else:
+            raise IndexError(f"index {item} is out of bounds for axis {axis} with size {n}")
+        axis += 1
+    return tuple(normalized)

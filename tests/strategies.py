@@ -556,6 +556,64 @@ def _op_eye(b: _Builder, a: _Node | None = None, share: bool = False):
     return b.eye()
 
 
+def _index_text(b: _Builder, shape) -> str:
+    """A random basic index of an array of `shape`: ints (negative too), slices of any step,
+    None and an Ellipsis."""
+    items, ellipsis = [], False
+    for d in shape[: b.integer(0, len(shape))]:
+        if b.chance(6):
+            items.append("None")
+        if d and b.chance(3):
+            items.append(str(b.integer(-d, d - 1)))
+            continue
+        start, stop = (b.choice((None, None, 0, 1, 2, -1, -3, 5)) for _ in range(2))
+        step = b.choice((None, None, 1, -1, 2, -2, 3))
+        items.append(":".join("" if v is None else str(v) for v in (start, stop, step)))
+    if b.chance(3):
+        items.insert(b.integer(0, len(items)), "...")
+        ellipsis = True
+    if b.chance(6) or not items:
+        items.append("None" if ellipsis or b.chance(2) else "...")
+    return ", ".join(items)
+
+
+def _op_index(b: _Builder, a: _Node | None = None, share: bool = False):
+    """a[index]: numpy's basic indexing."""
+    a = b.pick() if a is None else a
+    index = _index_text(b, a.shape)
+    return b.node(f"{{0}}[{index}]", f"{{0}}[{index}]", [(a, False)])
+
+
+def _op_flip(b: _Builder, a: _Node | None = None, share: bool = False):
+    """le.flip along all axes, one, or several."""
+    a = b.pick() if a is None else a
+    n = a.ndim
+    if n and b.chance(2):
+        axis = b.axis(b.integer(0, n - 1), n)
+    elif n and b.chance(2):
+        axis = tuple(b.axis(x, n) for x in b.perm(range(n))[: b.integer(1, n)])
+    else:
+        axis = None
+    tail = "" if axis is None and b.chance(2) else f", axis={axis!r}"
+    return b.node(f"le.flip({{0}}{tail})", f"np.flip({{0}}{tail})", [(a, False)])
+
+
+def _op_roll(b: _Builder, a: _Node | None = None, share: bool = False):
+    """le.roll of the flattened array, along one axis, or several (shifts per axis)."""
+    a = b.pick() if a is None else a
+    n, shift = a.ndim, b.integer(-4, 6)
+    if n and b.chance(2):
+        tail = f", axis={b.axis(b.integer(0, n - 1), n)}"
+    elif n and b.chance(2):
+        axes = tuple(b.axis(x, n) for x in b.perm(range(n))[: b.integer(1, n)])
+        shift = tuple(b.integer(-4, 6) for _ in axes)
+        tail = f", axis={axes!r}"
+    else:
+        tail = ""
+    return b.node(f"le.roll({{0}}, {shift!r}{tail})", f"np.roll({{0}}, {shift!r}{tail})",
+                  [(a, False)])
+
+
 OPERATIONS: dict[str, Callable] = {
     "einsum": _op_einsum,
     "elementwise": _op_elementwise,
@@ -577,6 +635,9 @@ OPERATIONS: dict[str, Callable] = {
     "astype": _op_astype,
     "shape": _op_shape,
     "products": _op_products,
+    "index": _op_index,
+    "flip": _op_flip,
+    "roll": _op_roll,
 }
 """Name -> operation drawer; the keys are the families ``exprs(ops=...)`` accepts."""
 

@@ -43,6 +43,7 @@ def samples() -> dict[Op, tuple[le.LazyTensor, str, str]]:
         Op.FULL: (le.full((2, 3), 0.5), "full[2,3,0.5]", "full 0.5 (2, 3)"),
         Op.DIAG: (le.diag(np.arange(3.0), k=1), "diag[k=1]", "diag k=1"),
         Op.ELEMENTWISE: (x.astype(np.float32), "astype[float32]", "astype float32"),
+        Op.INDEX: (x[1:, ::-1, None], "index[1:2,2::-1,None]", "[1:2, 2::-1, None]"),
     }
 
 
@@ -114,8 +115,8 @@ def test_a_node_with_every_op_unpickles_in_a_fresh_process():
     x = le.lazy(X, name="x")
     row = le.pad(2 * x + le.eye(2, 3), ((0, 1), (0, 0))).reshape(1, 9) @ np.ones((9, 4))
     more = le.diag(np.arange(2.0), k=2)
-    t = le.concatenate([row, le.eye(2, 4, k=1), more.astype(np.float32) + le.ones((4, 4))],
-                       axis=0)
+    t = le.concatenate([row, le.eye(2, 4, k=1)[:, ::-1],
+                        more.astype(np.float32) + le.ones((4, 4))], axis=0)
     assert {n.op for n in toposort(t.node)} == set(Op)
     script = ("import pickle, sys; import numpy as np; node = pickle.load(sys.stdin.buffer); "
               "from lazyein.ir import Node; from lazyein.printing import pformat; "

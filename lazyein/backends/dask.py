@@ -37,7 +37,7 @@ from ..ir import Leaf, Node, Op, toposort
 from ..lower import NESTING, Lowering
 from ..plan import compile_term, contraction_path, term_blocks
 from ..printing import describe_op, format_bytes
-from ..sop import Axis, Factor, Sub, Term, axis_labels, restrict, term_labels
+from ..sop import Axis, Factor, Sub, Term, axis_labels, reach, restrict, term_labels
 from .numpy import NUMPY, template, unknown_layout
 
 __all__ = ["to_dask", "compute", "clear_caches", "MAX_BLOCKS", "MAX_TASKS"]
@@ -601,8 +601,7 @@ def _boxed(ax: Axis, sizes) -> tuple[tuple[int, int], Axis]:
     if not ax.subs:
         return (ax.start, ax.start + 1), Axis(0, ())
     if ax.steps is not None:
-        lo = ax.start + sum(s.offset * st for s, st in zip(ax.subs, ax.steps))
-        hi = lo + 1 + sum((sizes[s.label] - 1) * st for s, st in zip(ax.subs, ax.steps))
+        lo, hi = reach(ax, sizes)  # (a step may be negative: a flip)
         return (lo, hi), ax._replace(start=ax.start - lo)
     outer, inner = ax.subs[0], math.prod(s.dim for s in ax.subs[1:])
     lo = ax.start + outer.offset * inner

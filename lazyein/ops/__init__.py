@@ -2,7 +2,20 @@
 rule, and how it prints and draws (`OpDef`), registered in `DEFINITIONS` as imported here."""
 
 # importing each op's module registers its definition
-from . import add, concat, diag, einsum, elementwise, eye, full, leaf, pad, reshape, scale  # noqa: F401
+from . import (  # noqa: F401 (each module registers its op)
+    add,
+    concat,
+    diag,
+    einsum,
+    elementwise,
+    eye,
+    full,
+    index,
+    leaf,
+    pad,
+    reshape,
+    scale,
+)
 from .add import AddArgs
 from .base import (
     DEFINITIONS,
@@ -20,6 +33,7 @@ from .einsum import EinsumArgs
 from .elementwise import ElementwiseArgs
 from .eye import EyeArgs
 from .full import FullArgs
+from .index import IndexArgs
 from .pad import PadArgs
 from .reshape import ReshapeArgs
 from .scale import ScaleArgs
@@ -27,4 +41,4 @@ from .scale import ScaleArgs
 __all__ = ["OpDef", "Drawing", "DEFINITIONS", "register_op", "get_op", "describe_fields",
            "draw_fields", "show",
            "AddArgs", "ConcatArgs", "DiagArgs", "EinsumArgs", "ElementwiseArgs", "EyeArgs",
-           "FullArgs", "PadArgs", "ReshapeArgs", "ScaleArgs"]
+           "FullArgs", "IndexArgs", "PadArgs", "ReshapeArgs", "ScaleArgs"]

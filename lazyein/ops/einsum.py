@@ -126,7 +126,7 @@ def _computed_first(session, node: Node, term_lists) -> set[int]:
         if products > MAX_PRODUCTS:
             return math.inf
         sample = [[heaviest[i]] if heaviest[i] else [] for i in range(len(node.src))]
-        return products * (_product_flops(session, node, sample, dense) + node.size)
+        return products * _product_flops(session, node, sample, dense, added=True)
 
     if len(sums) <= 8:
         choices = [set(c) for r in range(len(sums) + 1) for c in itertools.combinations(sums, r)]
@@ -143,10 +143,12 @@ def _computed_first(session, node: Node, term_lists) -> set[int]:
     return best
 
 
-def _product_flops(session, node: Node, sample, dense) -> float:
+def _product_flops(session, node: Node, sample, dense, added: bool = False) -> float:
     """FLOPs of one product of the einsum: of the first term of each list of `sample`,
     operands in `dense` computed first; 0 if an operand is zero (no products at all), inf
-    if the product needs some operand computed anyway."""
+    if the product needs some operand computed anyway. With `added`, plus the entries it
+    adds into the result: those its labels place, not the whole result (a product of a
+    shifted identity and an identity places a diagonal: n of them, not n**2)."""
     sample = [session.dense(s) if i in dense else ts for i, (s, ts) in
               enumerate(zip(node.src, sample))]
     if not all(sample):
@@ -155,7 +157,10 @@ def _product_flops(session, node: Node, sample, dense) -> float:
         term = _combine(session, node, [ts[0] for ts in sample])
     except NeedsDense:
         return math.inf
-    return _term_flops(term) if term is not None else 0
+    if term is None:
+        return 0
+    placed = {s.label for ax in term.out for s in ax.subs}
+    return _term_flops(term) + (math.prod(term.sizes[ix] for ix in placed) if added else 0)
 
 
 def _long_products(session, node: Node, term_lists, dense: set[int]) -> set[int]:
