@@ -308,10 +308,12 @@ def eye(N, M=None, k=0, dtype=float) -> LazyTensor:
 
 def lazy_einsum(*args, optimize=True) -> LazyTensor:
     """``np.einsum``'s whole grammar, lazily: explicit or implicit output, ``...``,
-    repeated labels, size-1 broadcasting, and the interleaved sublist form.
+    repeated labels, size-1 broadcasting, and the interleaved sublist form. Past numpy's 52
+    labels: any letter in the string form (non-ASCII ones too, as opt_einsum takes), any
+    non-negative ints in the interleaved form, as many distinct ones as a network has.
 
-    ``optimize`` is accepted for numpy compatibility and ignored: every term's contraction
-    order is always chosen by opt_einsum.
+    ``optimize`` is accepted for numpy compatibility and ignored: each term's contraction
+    order is chosen when it is computed (``compute(optimize=...)``).
 
     Raises:
         SubscriptError: malformed subscripts or a wrong number of operands.

@@ -10,6 +10,12 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def letters(labels) -> str:
+    """Labels numbered 0, 1, ... as the letters a-z, A-Z while they last, then as their
+    numbers in brackets: readable in any font, and never two labels alike.
+
+    >>> letters([0, 27, 52])
+    'aB[52]'
+    """
     return "".join(_ALPHABET[ix] if ix < len(_ALPHABET) else f"[{ix}]" for ix in labels)
 
 

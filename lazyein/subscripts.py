@@ -11,10 +11,10 @@ from .errors import LabelSizeError, SubscriptError
 
 __all__ = ["parse_einsum", "split_interleaved"]
 
-_LETTERS = string.ascii_letters
-# numpy numbers sublist labels 0-25 as A-Z and 26-51 as a-z, so implicit output sorts by int
+_LETTERS = frozenset(string.ascii_letters)
+# numpy numbers sublist labels 0-25 as A-Z and 26-51 as a-z, so implicit output sorts by int;
+# past those, characters from U+00C0 up (as opt_einsum's `get_symbol`), in the same order
 _SUBLIST_LETTERS = string.ascii_uppercase + string.ascii_lowercase
-_MAX_SUBLIST_LABEL = len(_LETTERS)  # numpy accepts sublist integers in [0, 52)
 
 
 def split_interleaved(args) -> tuple[str, list]:
@@ -29,9 +29,13 @@ def split_interleaved(args) -> tuple[str, list]:
         if not _is_sublist(sub):
             raise SubscriptError(f"operand {i} must be followed by a sublist of ints and Ellipsis; "
                                  f"got {sub!r}")
-    spec = ",".join(_sublist_letters(sub) for sub in terms)
+    # any non-negative ints: numbered by rank, so that letters sort as the ints do (numpy's
+    # implicit output lists its labels in increasing order)
+    ranks = {x: k for k, x in enumerate(sorted({_label(x) for sub in terms + [output or []]
+                                                for x in sub if x is not Ellipsis}))}
+    spec = ",".join(_sublist_letters(sub, ranks) for sub in terms)
     if output is not None:
-        spec += "->" + _sublist_letters(output)
+        spec += "->" + _sublist_letters(output, ranks)
     return spec, operands
 
 
@@ -49,18 +53,24 @@ def _is_sublist(obj) -> bool:
         for x in obj)
 
 
-def _sublist_letters(sub) -> str:
-    out = []
-    for x in sub:
-        if x is Ellipsis:
-            out.append("...")
-            continue
-        x = operator.index(x)
-        if not 0 <= x < _MAX_SUBLIST_LABEL:
-            raise SubscriptError(f"sublist label {x} is out of range: labels are ints in "
-                                 f"[0, {_MAX_SUBLIST_LABEL})")
-        out.append(_SUBLIST_LETTERS[x])
-    return "".join(out)
+def _label(x) -> int:
+    x = operator.index(x)
+    if x < 0:
+        raise SubscriptError(f"sublist label {x} is out of range: labels are non-negative ints")
+    return x
+
+
+def _sublist_letters(sub, ranks: dict[int, int]) -> str:
+    return "".join("..." if x is Ellipsis else _symbol(ranks[operator.index(x)]) for x in sub)
+
+
+def _symbol(rank: int) -> str:
+    """The letter of the `rank`-th smallest sublist label: A-Z, a-z, then characters from
+    U+00C0 up, skipping surrogates (increasing, so sorting letters sorts the labels)."""
+    if rank < len(_SUBLIST_LETTERS):
+        return _SUBLIST_LETTERS[rank]
+    code = rank + 140
+    return chr(code if code < 0xD800 else code + 0x800)
 
 
 def parse_einsum(subscripts: str, shapes: tuple[tuple[int, ...], ...]):
@@ -179,7 +189,7 @@ def _split_term(term: str, where: str):
         ell_at = term.index("...")
         term = term.replace("...", "")
     for ch in term:
-        if ch not in _LETTERS:
+        if ch not in _LETTERS and (ch.isascii() or ch.isspace()):
             raise SubscriptError(f"einsum subscripts of {where} ({term!r}) contain {ch!r}; "
-                                 "labels must be letters a-z or A-Z")
+                                 "labels must be letters: a-z, A-Z or non-ASCII letters")
     return list(term), ell_at

@@ -18,7 +18,8 @@ def _o(*shape):
     return np.ones(shape)
 
 
-# (id, args) -- must raise le.SubscriptError from le.einsum(*args) itself
+# (id, args) -- must raise le.SubscriptError from le.einsum(*args) itself. numpy's limits
+# that lazyein lifts (non-ASCII letters, sublist labels past 51) are not errors: test_networks
 SUBSCRIPT_ERRORS = [
     # invalid characters
     ("bad-char-%", ("i%...", _o(2, 2)), "%"),
@@ -26,7 +27,6 @@ SUBSCRIPT_ERRORS = [
     ("bad-char-&-output", ("i->&", _o(2)), "&"),
     ("digit", ("i1", _o(2, 2)), "1"),
     ("bad-char->", ("i>j", _o(2, 2)), None),
-    ("non-ascii-letter", ("i\u00e4", _o(2, 2)), None),
     ("tab", ("\ti j", _o(2, 2)), None),
     ("comma-in-output", ("ij->i,j", _o(2, 2)), None),
     # arrows
@@ -73,7 +73,6 @@ SUBSCRIPT_ERRORS = [
     ("too-few-subscripts-operand-1", ("ij,j->i", _o(2, 2), _o(2, 2)), "1"),
     ("too-few-subscripts-empty", ("->", _o(2)), None),
     # interleaved form
-    ("sublist-label-52", (_o(2, 3), [0, 52], _o(3, 4), [52, 2], [0, 2]), None),
     ("sublist-label-negative", (_o(2, 3), [-1, 5], _o(3, 4), [5, 2], [-1, 2]), None),
     ("sublist-output-repeated", (_o(2, 3), [0, 1], _o(3, 4), [1, 2], [0, 0]), None),
     ("sublist-output-not-in-input", (_o(2, 3), [0, 1], _o(3, 4), [1, 2], [0, 5]), None),
