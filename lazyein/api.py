@@ -22,6 +22,7 @@ from .ops import (
     ReshapeArgs,
     ScaleArgs,
 )
+from .paths import optimizer
 from .plan import Plan
 from .printing import describe_op
 from .subscripts import parse_einsum, split_interleaved
@@ -100,7 +101,8 @@ class LazyTensor:
         result = to_numpy(self.compute())
         return result if dtype is None else result.astype(dtype, copy=False)
 
-    def compute(self, max_bytes=None, out=None, progress=False, scheduler=None):
+    def compute(self, max_bytes=None, out=None, progress=False, scheduler=None,
+                optimize="auto"):
         """Evaluate the expression.
 
         Args:
@@ -113,6 +115,12 @@ class LazyTensor:
                 ``distributed.Client``, ...), as ``to_dask(max_bytes).compute(scheduler=)``.
                 An expression with dask inputs always runs on dask, by default on dask's
                 current scheduler.
+            optimize: what orders each term's contraction: a name opt_einsum knows
+                (``"auto"``, ``"greedy"``, ``"optimal"``, ``"dp"``, ``"branch-2"``, ...) or a
+                path optimizer object (opt_einsum's ``RandomGreedy()``, cotengra's
+                ``HyperOptimizer()``, ...), copied for each contraction it is asked about
+                unless it is made to be reused. Plans are kept per optimizer (an object by
+                identity: pass the same one to reuse its plans).
 
         Returns:
             The result as a new array of the inputs' library (a numpy.ndarray for numpy or
@@ -120,10 +128,11 @@ class LazyTensor:
 
         Raises:
             MemoryBudgetError: no plan fits in `max_bytes`.
+            ValueError: `optimize` is neither a name opt_einsum knows nor a path optimizer.
         """
-        return _compute((self,), max_bytes, out, progress, scheduler)[0]
+        return _compute((self,), max_bytes, out, progress, scheduler, optimize)[0]
 
-    def to_dask(self, max_bytes=None):
+    def to_dask(self, max_bytes=None, optimize="auto"):
         """A ``dask.array.Array`` computing this expression by the same terms, orders and
         views as `compute`, in tasks each within `max_bytes` (its reads of input chunks,
         what it allocates and the block it returns).
@@ -136,14 +145,16 @@ class LazyTensor:
         """
         roots = (self.node,)
         check_on_dask(roots)
-        return runtime.to_dask(roots, parse_bytes(max_bytes))[0]
+        return runtime.to_dask(roots, parse_bytes(max_bytes), optimizer(optimize))[0]
 
-    def explain(self, max_bytes=None) -> Plan:
-        """The plan `compute` would run within `max_bytes`: terms, contraction orders,
-        FLOPs, peak working bytes, and how the work is chunked."""
+    def explain(self, max_bytes=None, optimize="auto") -> Plan:
+        """The plan `compute` would run within `max_bytes`, with `optimize` (as `compute`
+        takes it): terms, contraction orders and what found them, FLOPs, peak working
+        bytes, and how the work is chunked."""
         roots = (self.node,)
+        setting = optimizer(optimize)
         return runtime.plan_for(roots, parse_bytes(max_bytes),
-                                backend=runtime.backend_of(roots))[0]
+                                backend=runtime.backend_of(roots), optimize=setting)[0]
 
     def to_dot(self, planned: bool = False) -> str:
         """DOT source of the expression DAG; with `planned`, of the schedule `compute` runs."""
@@ -678,22 +689,24 @@ def trace(a, offset=0, axis1=0, axis2=1) -> LazyTensor:
 
 # -- evaluation ---------------------------------------------------------------------------
 
-def compute(*tensors, max_bytes=None, scheduler=None) -> tuple:
+def compute(*tensors, max_bytes=None, scheduler=None, optimize="auto") -> tuple:
     """Evaluate several expressions at once, computing work common to them once (on dask
-    with `scheduler`, or when they have dask inputs: see `LazyTensor.compute`).
+    with `scheduler`, or when they have dask inputs; `optimize` orders each term's
+    contraction: see `LazyTensor.compute`).
 
     >>> import numpy as np, lazyein as le
     >>> a = le.lazy(np.arange(3.0))
     >>> le.compute(a + a, a.sum())
     (array([0., 2., 4.]), array(3.))
     """
-    return _compute(tuple(tensors), max_bytes, None, False, scheduler)
+    return _compute(tuple(tensors), max_bytes, None, False, scheduler, optimize)
 
 
-def _compute(tensors, max_bytes, out, progress, scheduler=None):
+def _compute(tensors, max_bytes, out, progress, scheduler=None, optimize="auto"):
     """`runtime.compute` on `tensors`, once the arguments are checked."""
     roots = tuple(_node(t, weak=False) for t in tensors)
     budget = parse_bytes(max_bytes)
+    setting = optimizer(optimize)
     if len(roots) > 1:
         check_libraries(roots)  # le.compute(t, u) of two libraries: an error, as building is
     backend = runtime.backend_of(roots)
@@ -705,7 +718,7 @@ def _compute(tensors, max_bytes, out, progress, scheduler=None):
             check_out(out, root.shape, root.dtype)
         else:
             check_out_of_library(out, root, is_array_api(out))
-    return runtime.compute(roots, budget, out, progress, scheduler, backend)
+    return runtime.compute(roots, budget, out, progress, scheduler, backend, setting)
 
 
 def clear_plan_cache():

@@ -18,6 +18,7 @@ from .backends.base import Backend
 from .backends.numpy import NUMPY
 from .errors import MemoryBudgetError
 from .ir import Node, Op
+from .paths import AUTO, Optimizer, Orders
 from .plan import build_plan, measure_term, term_blocks
 from .printing import format_bytes
 from .sop import Term, term_labels
@@ -31,8 +32,9 @@ MAX_CHUNKS = 4096
 
 
 def plan_within(roots: tuple[Node, ...], budget: int | None, stream_results=False,
-                backend: Backend = NUMPY) -> Plan:
-    """The fastest plan found whose peak working memory is at most `budget` bytes.
+                backend: Backend = NUMPY, optimize: Optimizer = AUTO) -> Plan:
+    """The fastest plan found whose peak working memory is at most `budget` bytes, each
+    term's contraction ordered by `optimize`.
 
     Each term whose steps overflow the budget is sliced to fit in what the rest of the plan
     leaves it (its allowance), the fastest way that fits; terms run one after another, so
@@ -43,12 +45,12 @@ def plan_within(roots: tuple[Node, ...], budget: int | None, stream_results=Fals
         MemoryBudgetError: no plan fits; the message names the smallest budget found that
             does, checked: planning with that budget finds a plan.
     """
-    plan, best = _search(roots, budget, stream_results, backend)
+    plan, best = _search(roots, budget, stream_results, backend, optimize)
     if plan is not None:
         return plan
     # the search depends on the budget: make sure the budget named is one it meets
     for _ in range(_ROUNDS):
-        works, retry = _search(roots, best.peak_bytes, stream_results, backend)
+        works, retry = _search(roots, best.peak_bytes, stream_results, backend, optimize)
         if works is not None:
             break
         best = retry
@@ -59,14 +61,14 @@ def plan_within(roots: tuple[Node, ...], budget: int | None, stream_results=Fals
         best.peak_bytes)
 
 
-def _search(roots, budget, stream_results, backend) -> tuple[Plan | None, Plan]:
+def _search(roots, budget, stream_results, backend, optimize) -> tuple[Plan | None, Plan]:
     """A plan within `budget` (or None), and the plan with the smallest peak built."""
-    plan, profile = build_plan(roots, None, stream_results, budget, backend)
+    plan, profile = build_plan(roots, None, stream_results, budget, backend, optimize)
     if budget is None or plan.peak_bytes <= budget:
         return plan, plan
     best = plan
     slicing: dict[tuple[Node, int], tuple] = {}
-    samples = Samples(backend)
+    samples = Samples(backend, optimize)
     for _ in range(_ROUNDS):
         changed = False
         for r, (total, own) in profile.worst.items():
@@ -80,7 +82,7 @@ def _search(roots, budget, stream_results, backend) -> tuple[Plan | None, Plan]:
                 changed = True
         if not changed:
             break
-        plan, profile = build_plan(roots, slicing, stream_results, budget, backend)
+        plan, profile = build_plan(roots, slicing, stream_results, budget, backend, optimize)
         if plan.peak_bytes < best.peak_bytes:
             best = plan
         if plan.peak_bytes <= budget:
@@ -88,10 +90,12 @@ def _search(roots, budget, stream_results, backend) -> tuple[Plan | None, Plan]:
     # every term at its smallest, the sums used by einsums computed first as the budget
     # allows, or never, or always: the least memory lazyein can plan for
     for lowering_budget in dict.fromkeys((budget, 0, None)):
-        whole, profile = build_plan(roots, None, stream_results, lowering_budget, backend)
+        whole, profile = build_plan(roots, None, stream_results, lowering_budget, backend,
+                                    optimize)
         smallest = {(node, k): samples.smallest(term, node.shape)
                     for node, k, term in profile.report_terms if node is not None}
-        plan, _ = build_plan(roots, smallest, stream_results, lowering_budget, backend)
+        plan, _ = build_plan(roots, smallest, stream_results, lowering_budget, backend,
+                             optimize)
         best = min((best, whole, plan), key=lambda p: p.peak_bytes)
     return (best if best.peak_bytes <= budget else None), best
 
@@ -111,9 +115,9 @@ def _what_needs_it(plan: Plan) -> str:
 class Samples:
     """Prices ways of slicing terms by planning each term alone, sliced (cached by shape)."""
 
-    def __init__(self, backend: Backend = NUMPY):
+    def __init__(self, backend: Backend = NUMPY, optimize: Optimizer = AUTO):
         self.backend = backend  # whose kernels are priced
-        self.paths: dict = {}   # opt_einsum's orders, shared by all samples
+        self.orders = Orders(optimize)  # the optimizer's orders, shared by all samples
         self.cache: dict = {}
 
     def measure(self, term: Term, shape, spec: tuple) -> tuple[int, float]:
@@ -124,9 +128,9 @@ class Samples:
         if (hit := self.cache.get(key)) is not None:
             return hit
         ranks, whole_order = spec
-        paths = self.paths
-        self.cache[key] = measure_term(term, shape, term_blocks(term, shape, ranks, paths),
-                                       whole_order, paths, self.backend)
+        orders = self.orders
+        self.cache[key] = measure_term(term, shape, term_blocks(term, shape, ranks, orders),
+                                       whole_order, orders, self.backend)
         return self.cache[key]
 
     def families(self, term: Term, labels: int):

@@ -52,18 +52,20 @@ _generation = 0
 _GENERATION = object()  # the key, in a node's memo, of the generation it was made in
 
 
-# plans by the structure of what they compute (runtime's `structure` key) and their budget,
-# least recently used first
+# plans by the structure of what they compute (runtime's `structure` key), their budget,
+# backend and optimizer (an optimizer object by identity, held by the key), least recently
+# used first
 PLAN_CACHE: OrderedDict = OrderedDict()
 PLAN_CACHE_SIZE = 256
 
-# per expression (an interned root node): its plans by budget, with its inputs in plan order,
-# so computing the same expression again walks no graph; a big one (a convolution operator
-# built from thousands of pads) would otherwise take longer to recognize than to compute
+# per expression (an interned root node): its plans by budget and optimizer, with its inputs
+# in plan order, so computing the same expression again walks no graph; a big one (a
+# convolution operator built from thousands of pads) would otherwise take longer to
+# recognize than to compute
 ROOT_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-# per expression, its dask arrays by budget, kept like its numpy plans (a graph over the same
-# inputs computes the same again)
+# per expression, its dask arrays by budget and optimizer, kept like its numpy plans (a
+# graph over the same inputs computes the same again)
 ROOT_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 # per expression in another array-API library, the backend that runs it

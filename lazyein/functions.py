@@ -10,6 +10,7 @@ from .backends.numpy import NUMPY, template
 from .errors import LazyeinError, ShapeError
 from .execute import compiled
 from .ir import NUMPY_LIBRARIES, Leaf, Node, Op, common_library, toposort
+from .paths import optimizer
 from .steps import Plan
 from .validate import check_out, parse_bytes
 
@@ -19,7 +20,7 @@ __all__ = ["Function", "function"]
 _LAYOUTS = 16
 
 
-def function(inputs, outputs, max_bytes=None) -> Function:
+def function(inputs, outputs, max_bytes=None, optimize="auto") -> Function:
     """Compile `outputs`, expressions over the placeholders `inputs`, into a function of
     arrays: planned once within `max_bytes`; a call checks its arrays and runs the plan.
 
@@ -28,6 +29,7 @@ def function(inputs, outputs, max_bytes=None) -> Function:
             this order.
         outputs: a LazyTensor, or a list of them (computed together, sharing their work).
         max_bytes: bound on a call's working memory (bytes, or a string such as ``"64MB"``).
+        optimize: what orders each term's contraction, as `LazyTensor.compute` takes it.
 
     Returns:
         A `Function`: ``f(*arrays, out=None)`` returns a new ndarray (a tuple of them for a
@@ -38,6 +40,7 @@ def function(inputs, outputs, max_bytes=None) -> Function:
             expression holds arrays of a library other than numpy.
         LazyeinError: an output depends on a placeholder that is not among `inputs`.
         MemoryBudgetError: no plan fits in `max_bytes`.
+        ValueError: `optimize` is neither a name opt_einsum knows nor a path optimizer.
 
     >>> import numpy as np, lazyein as le
     >>> x, y = le.placeholder((2,), name="x"), le.placeholder((2,), int, name="y")
@@ -45,7 +48,7 @@ def function(inputs, outputs, max_bytes=None) -> Function:
     >>> f(np.array([1.0, 2.0]), np.array([3, 4]))
     (array([4., 6.]), array(11.))
     """
-    return Function(inputs, outputs, max_bytes)
+    return Function(inputs, outputs, max_bytes, optimize)
 
 
 class _Program:
@@ -73,14 +76,15 @@ class _Program:
 class Function:
     """Expressions over placeholders, planned once (see `function`)."""
 
-    __slots__ = ("_roots", "_leaves", "_budget", "_program", "_layouts", "_specs", "_single",
-                 "_out0", "_n")
+    __slots__ = ("_roots", "_leaves", "_budget", "_optimize", "_program", "_layouts", "_specs",
+                 "_single", "_out0", "_n")
 
-    def __init__(self, inputs, outputs, max_bytes=None):
+    def __init__(self, inputs, outputs, max_bytes=None, optimize="auto"):
         self._leaves = _input_leaves(inputs)
         self._single = not isinstance(outputs, (list, tuple))
         self._roots = _output_roots(outputs, self._leaves)
         self._budget = parse_bytes(max_bytes)
+        self._optimize = optimizer(optimize)
         self._program = self._planned(self._leaves, self._roots)
         self._layouts: dict = {}  # strides of the inputs (None: C order) -> _Program
         # per input: what a call's array must match to run the plan as it is, unconverted
@@ -90,7 +94,7 @@ class Function:
         self._out0 = self._program.outputs[0]
 
     def _planned(self, leaves, roots) -> _Program:
-        plan, arrays = runtime.plan_for(roots, self._budget)
+        plan, arrays = runtime.plan_for(roots, self._budget, optimize=self._optimize)
         return _Program(plan, arrays, leaves)
 
     def __call__(self, *arrays, out=None):

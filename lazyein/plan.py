@@ -9,12 +9,12 @@ from typing import NamedTuple
 import numpy as np
 import opt_einsum
 
-from . import paths
 from .backends.base import Backend, Layout, c_layout
 from .backends.numpy import NUMPY
 from .execute import run_steps
 from .ir import Node, Op, toposort
 from .lower import NESTING, Lowering
+from .paths import AUTO, Optimizer, Orders
 from .printing import describe_op, letters
 from .signature import roots_signature
 from .sop import Term, axis_labels, chunk_groups, reach, restrict, term_labels
@@ -37,7 +37,6 @@ from .steps import (
 )
 
 __all__ = ["Plan", "Profile", "TermReport", "TermProgram", "build_plan", "compile_term",
-           "contraction_path",
            "measure_term", "term_blocks"]
 
 
@@ -52,11 +51,13 @@ class _Builder:
     common work, so it is hoisted out of the loop.
     `given` are computed nodes that stand in as inputs (laid out in C order), and with
     `stream_results` no root adopts a term's result: every root is a buffer written region by
-    region, which the caller may supply (an `out=` memmap).
+    region, which the caller may supply (an `out=` memmap). `orders` finds (and keeps) each
+    contraction's order with the session's optimizer.
     """
 
     def __init__(self, leaves: list[Node], slicing=None, given=(), stream_results=False,
-                 budget: int | None = None, shared=None, backend: Backend = NUMPY):
+                 budget: int | None = None, shared=None, backend: Backend = NUMPY,
+                 orders: Orders | None = None):
         self.backend = backend
         self.slot = {leaf: i for i, leaf in enumerate(leaves)}
         self.leaves = leaves
@@ -81,7 +82,7 @@ class _Builder:
             Layout(leaf.shape, leaf.arg.array.strides, leaf.dtype.itemsize)
             if leaf.op is Op.LEAF else c_layout(leaf.shape, leaf.dtype) for leaf in leaves]
         self.memo: dict = {}               # structural key -> value
-        self.paths: dict = {}              # (equation, shapes) -> opt_einsum's path and cost
+        self.orders = orders or Orders()   # the optimizer's orders, by labels and shapes
         self.evaluated: dict[Node, int] = {node: self.slot[node] for node in given}
         self.reports: list[TermReport | None] = []
         self.flops: list[int] = []         # per report: FLOPs of the steps emitted for it
@@ -156,7 +157,7 @@ class _Builder:
         sliced, whole_order = [], []
         for k, t in enumerate(terms):
             ranks, whole = self.slicing.get((node, k), ((), False))
-            sliced.append(term_blocks(t, node.shape, ranks, self.paths))
+            sliced.append(term_blocks(t, node.shape, ranks, self.orders))
             whole_order.append(whole)
         if self.lowering.reshaped_whole(node, terms):
             # no split or merge of labels expresses this reshape: numpy's reshape of the
@@ -338,9 +339,9 @@ class _Builder:
         return self.evaluate(node, self.lowering.why_dense.get(node, "it has no strided view"))
 
     def path(self, values, keep, sizes):
-        """opt_einsum's contraction order for operands with these labels, and its FLOPs;
+        """The optimizer's contraction order for operands with these labels, and its FLOPs;
         chunks of one size ask once."""
-        return contraction_path([ls for _, ls in values], keep, sizes, self.paths)
+        return self.orders.path([ls for _, ls in values], keep, sizes)
 
     def contract_term(self, term: Term, into: str, report: int, chunk: int = 0, fresh=(),
                       path_sizes=None):
@@ -448,7 +449,7 @@ def _moving(axes, shape, sizes, group):
                               for ix, (_, size) in group.items() if ix in whole.labels))
 
 
-def term_blocks(term: Term, shape, ranks=(), paths=None) -> tuple[tuple[int, int], ...]:
+def term_blocks(term: Term, shape, ranks=(), orders=None) -> tuple[tuple[int, int], ...]:
     """The ``(label, block)`` pairs `term` (written into an array of `shape`) is sliced by:
     those a window in its output needs, then the budget's `ranks` (``(rank, block)`` pairs,
     see `term_labels`) or, without them, a window's kernel offsets one at a time where one
@@ -459,8 +460,9 @@ def term_blocks(term: Term, shape, ranks=(), paths=None) -> tuple[tuple[int, int
         for rank, block in ranks:
             blocks.setdefault(order[rank], block)
     elif offsets := _window_offsets(term):
-        apart = measure_term(term, shape, tuple({**blocks, **offsets}.items()), paths=paths)
-        together = measure_term(term, shape, tuple(blocks.items()), paths=paths)
+        apart = measure_term(term, shape, tuple({**blocks, **offsets}.items()),
+                             orders=orders)
+        together = measure_term(term, shape, tuple(blocks.items()), orders=orders)
         if apart[1] < together[1]:
             blocks.update(offsets)
     return tuple(blocks.items())
@@ -495,12 +497,12 @@ def _overlapping(term: Term) -> dict[int, int]:
     return blocks
 
 
-def measure_term(term: Term, shape, blocks=(), whole_order=False, paths=None,
+def measure_term(term: Term, shape, blocks=(), whole_order=False, orders=None,
                  backend: Backend = NUMPY):
     """``(peak bytes, modelled seconds)`` of `term` planned alone, sliced by `blocks`, added
     into an array of `shape` (which is not counted): how the budget search and the choice
     of a window's form price a term."""
-    builder, program = _alone(term, shape, term.dtype, blocks, whole_order, paths, adopt=False,
+    builder, program = _alone(term, shape, term.dtype, blocks, whole_order, orders, adopt=False,
                               backend=backend)
     return program.peak_bytes, sum(builder.seconds)
 
@@ -527,22 +529,20 @@ class TermProgram:
 
 
 def compile_term(term: Term, shape, dtype, blocks=(), whole_order=False,
-                 paths=None) -> TermProgram:
+                 orders=None) -> TermProgram:
     """`term` as a `TermProgram` writing into a new array of `shape` and `dtype`, sliced by
     `blocks` (see `term_blocks`) when given."""
-    return _alone(term, shape, dtype, blocks, whole_order, paths, adopt=True)[1]
+    return _alone(term, shape, dtype, blocks, whole_order, orders, adopt=True)[1]
 
 
-def _alone(term: Term, shape, dtype, blocks, whole_order, paths, adopt: bool,
+def _alone(term: Term, shape, dtype, blocks, whole_order, orders, adopt: bool,
            backend: Backend = NUMPY):
     """A builder with `term` emitted alone into an array of `shape`, and its program. With
     `adopt`, a product that is that whole array is returned as it is (a term priced for a
     sum of terms is never adopted: its product is added into the sum, and held till then)."""
     sources = list(dict.fromkeys(f.source for f in term.factors))
     builder = _Builder(sources, given=[s for s in sources if s.op is not Op.LEAF],
-                       backend=backend)
-    if paths is not None:
-        builder.paths = paths
+                       backend=backend, orders=orders)
     shape, dtype = tuple(shape), np.dtype(dtype)
     report = builder.new_report(None, 0)
     if blocks:
@@ -604,17 +604,6 @@ def _describe_blocks(term: Term, blocks) -> tuple[str, ...]:
     return tuple(described)
 
 
-def contraction_path(label_lists, keep, sizes, cache: dict):
-    """opt_einsum's contraction order for operands with these labels keeping `keep`, and its
-    FLOPs (see `paths`), kept in `cache` too by the labels and shapes themselves: asked again
-    for the same (the chunks of a sliced term), it is found without renumbering."""
-    key = (tuple(map(tuple, label_lists)), tuple(keep),
-           tuple(tuple(sizes[ix] for ix in ls) for ls in label_lists))
-    if (hit := cache.get(key)) is None:
-        hit = cache[key] = paths.contraction_path(label_lists, keep, sizes)
-    return hit
-
-
 def _bytes(labels, sizes, dtype) -> int:
     return math.prod(sizes[ix] for ix in labels) * np.dtype(dtype).itemsize
 
@@ -671,15 +660,17 @@ class Profile:
 
 
 def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False,
-               budget: int | None = None, backend: Backend = NUMPY) -> tuple[Plan, Profile]:
+               budget: int | None = None, backend: Backend = NUMPY,
+               optimize: Optimizer = AUTO) -> tuple[Plan, Profile]:
     """Lower `roots`, emit the steps that compute them (slicing terms as `slicing` says, see
     `_Builder`), and account for their memory: the plan, and its profile for the budget
-    search. `budget` bounds the sums computed first (see `Lowering`)."""
+    search. `budget` bounds the sums computed first (see `Lowering`); `optimize` orders each
+    term's contraction."""
     found = roots_signature(roots)  # (its inputs are the leaves in order, walk or not)
     leaves = list(found[1]) if found is not None else \
         [n for n in toposort(*roots) if n.op is Op.LEAF]
     builder = _Builder(leaves, slicing, stream_results=stream_results, budget=budget,
-                       backend=backend)
+                       backend=backend, orders=Orders(optimize))
     builder.lowering.share(roots)
     builder.roots = set(roots)
     outputs = tuple(builder.evaluate(r, into=f"result {k}") for k, r in enumerate(roots))
@@ -697,7 +688,8 @@ def build_plan(roots: tuple[Node, ...], slicing=None, stream_results=False,
                 step_terms=tuple(t for t, _ in builder.owners),
                 step_chunks=tuple(c for _, c in builder.owners),
                 value_bytes=tuple(builder.alloc), step_scratch=tuple(builder.scratch),
-                step_flops=tuple(builder.step_flops), backend=backend.name)
+                step_flops=tuple(builder.step_flops), backend=backend.name,
+                optimizer=optimize.describe())
     return plan, Profile(worst, tuple(builder.report_terms))
 
 

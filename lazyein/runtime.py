@@ -16,6 +16,7 @@ from .budget import plan_within
 from .errors import LazyeinError
 from .execute import run_steps
 from .ir import NUMPY_LIBRARIES, Node, Op, toposort
+from .paths import AUTO, Optimizer
 from .signature import roots_signature
 from .steps import SLAB_BYTES, ChunkLoop, Plan
 
@@ -23,20 +24,21 @@ __all__ = ["compute", "plan_for", "to_dask", "backend_of", "raise_unbound"]
 
 
 def compute(roots: tuple[Node, ...], budget: int | None, out, progress, scheduler=None,
-            backend: Backend = NUMPY):
+            backend: Backend = NUMPY, optimize: Optimizer = AUTO):
     """The values of `roots` as a tuple of new arrays, or ``(out,)`` with `out` filled.
 
     Arguments are checked already (in `api`): `budget` is a byte count or None, `out` is None
     or a writeable array of `backend`'s library, of the one root's shape, that its dtype
-    casts to safely."""
+    casts to safely; `optimize` orders each term's contraction."""
     if backend is not NUMPY:
-        return _in_library(roots, budget, out, progress, backend)
+        return _in_library(roots, budget, out, progress, backend, optimize)
     if scheduler is not None or any(r.library == "dask" for r in roots):
-        return _on_dask(roots, budget, out, progress, scheduler)
+        return _on_dask(roots, budget, out, progress, scheduler, optimize)
     # an `out=` on disk takes a result larger than memory: the plan writes it region by
     # region into a scratch file beside it, never holding the whole result
     on_disk = isinstance(out, np.memmap) and out.filename is not None
-    plan, arrays = plan_for(roots, budget, stream_results=on_disk, bound=True)
+    plan, arrays = plan_for(roots, budget, stream_results=on_disk, bound=True,
+                            optimize=optimize)
     env = list(arrays) + [None] * (plan.num_values - plan.num_leaves)
     with contextlib.ExitStack() as cleanup:
         if on_disk:
@@ -49,17 +51,19 @@ def compute(roots: tuple[Node, ...], budget: int | None, out, progress, schedule
     return tuple(results)
 
 
-def plan_for(roots, budget=None, stream_results=False,
-             backend: Backend = NUMPY, bound: bool = False) -> tuple[Plan, list]:
-    """The plan computing `roots` within `budget` on `backend`, and the leaves' arrays in its
-    order (a leaf of another library: its own array).
+def plan_for(roots, budget=None, stream_results=False, backend: Backend = NUMPY,
+             bound: bool = False, optimize: Optimizer = AUTO) -> tuple[Plan, list]:
+    """The plan computing `roots` within `budget` on `backend`, its contractions ordered by
+    `optimize`, and the leaves' arrays in its order (a leaf of another library: its own
+    array).
 
     With `bound` (to run the plan), a placeholder among the leaves is an error; a plan over
     placeholders (for explain, or a `le.function`) is never kept per root, so a compute
     always checks."""
+    # an optimizer object is keyed by identity (`paths.Optimizer`); the key holds it
+    setting = (budget, stream_results, backend.name, optimize)
     known = caches.ROOT_PLANS.get(roots[0]) if len(roots) == 1 else None
-    if known is not None and (hit := known.get((budget, stream_results, backend.name))) \
-            is not None:
+    if known is not None and (hit := known.get(setting)) is not None:
         return hit
     key, leaves = _key(roots)
     arrays = [leaf.arg.array if leaf.arg.native is None else leaf.arg.native for leaf in leaves]
@@ -68,18 +72,19 @@ def plan_for(roots, budget=None, stream_results=False,
         if bound:
             raise_unbound(unbound)
         keep = False
-    # a tighter budget may need a different plan, and each backend prices its own kernels
-    key = (key, budget, stream_results, backend.name)
+    # a tighter budget may need a different plan, each backend prices its own kernels, and
+    # each optimizer finds its own orders
+    key = (key, *setting)
     plan = caches.PLAN_CACHE.get(key)
     if plan is None:
-        plan = caches.PLAN_CACHE[key] = plan_within(roots, budget, stream_results, backend)
+        plan = caches.PLAN_CACHE[key] = plan_within(roots, budget, stream_results, backend,
+                                                    optimize)
         if len(caches.PLAN_CACHE) > caches.PLAN_CACHE_SIZE:
             caches.PLAN_CACHE.popitem(last=False)
     else:
         caches.PLAN_CACHE.move_to_end(key)
     if keep:
-        caches.ROOT_PLANS.setdefault(roots[0], {})[budget, stream_results, backend.name] = \
-            (plan, arrays)
+        caches.ROOT_PLANS.setdefault(roots[0], {})[setting] = (plan, arrays)
     return plan, arrays
 
 
@@ -146,11 +151,11 @@ def _structure(roots: tuple[Node, ...]) -> tuple[tuple, list[Node]]:
 _SMALL_DAG = 1024
 
 
-def to_dask(roots, budget):
+def to_dask(roots, budget, optimize: Optimizer = AUTO):
     """The dask arrays computing `roots`; one expression's are kept with it, like its numpy
     plans (a graph over the same inputs computes the same again)."""
     known = caches.ROOT_GRAPHS.get(roots[0]) if len(roots) == 1 else None
-    if known is not None and (hit := known.get(budget)) is not None:
+    if known is not None and (hit := known.get((budget, optimize))) is not None:
         return hit
     # dask would read a placeholder's stand-in as an array
     raise_unbound([n.arg for n in toposort(*roots) if n.op is Op.LEAF and n.arg.placeholder])
@@ -159,17 +164,17 @@ def to_dask(roots, budget):
     except ImportError as error:
         raise ImportError(f"lazyein on dask needs dask[array] ({error}): "
                           "pip install 'lazyein[dask]'") from None
-    arrays = build(roots, budget)
+    arrays = build(roots, budget, optimize)
     if len(roots) == 1:
-        caches.ROOT_GRAPHS.setdefault(roots[0], {})[budget] = arrays
+        caches.ROOT_GRAPHS.setdefault(roots[0], {})[budget, optimize] = arrays
     return arrays
 
 
-def _on_dask(roots, budget, out, progress, scheduler):
+def _on_dask(roots, budget, out, progress, scheduler, optimize):
     """`compute` through dask: the arrays `to_dask` makes, computed together."""
     from .backends.dask import compute as run
 
-    results = run(to_dask(roots, budget), scheduler, progress)
+    results = run(to_dask(roots, budget, optimize), scheduler, progress)
     if out is not None:
         _copy_in_slabs(out, results[0])
         return (out,)
@@ -192,10 +197,10 @@ def backend_of(roots) -> Backend:
     return hit
 
 
-def _in_library(roots, budget, out, progress, backend):
+def _in_library(roots, budget, out, progress, backend, optimize):
     """`compute` in an array-API library: the same kind of plan, priced and run by its
     backend; results in that library, `out` written once all is computed."""
-    plan, arrays = plan_for(roots, budget, False, backend, bound=True)
+    plan, arrays = plan_for(roots, budget, False, backend, bound=True, optimize=optimize)
     env = [a if not isinstance(a, np.ndarray) else backend.asarray(a) for a in arrays]
     env += [None] * (plan.num_values - plan.num_leaves)
     with contextlib.ExitStack() as cleanup:

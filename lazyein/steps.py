@@ -516,6 +516,7 @@ class Plan:
     num_chunks: int = 1
     leaf_names: tuple[str, ...] = field(default=(), compare=False)  # one per input slot
     backend: str = "numpy"  # whose kernels the plan is priced for and runs on
+    optimizer: str = "opt_einsum 'auto'"  # what ordered each term's contraction
     # per step: the index in `terms` of the term it works for (None: zeros of a result, a
     # reshape of a computed node) and which chunk of that term
     step_terms: tuple[int | None, ...] = field(default=(), compare=False)
@@ -550,6 +551,7 @@ class Plan:
                 lines.append(f"    contraction order: {list(t.path)}")
         for what in self.materialized:
             lines.append(f"materialized: {what}")
+        lines.append(f"contraction orders: {self.optimizer}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

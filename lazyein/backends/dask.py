@@ -35,7 +35,8 @@ from ..errors import MemoryBudgetError
 from ..execute import run_steps
 from ..ir import Leaf, Node, Op, toposort
 from ..lower import NESTING, Lowering
-from ..plan import compile_term, contraction_path, term_blocks
+from ..paths import AUTO, Optimizer
+from ..plan import compile_term, term_blocks
 from ..printing import describe_op, format_bytes
 from ..sop import Axis, Factor, Sub, Term, axis_labels, reach, restrict, term_labels
 from .numpy import NUMPY, template, unknown_layout
@@ -55,30 +56,32 @@ _MAX_PIECES = 1024
 _FAN_IN = 16
 
 
-def to_dask(roots: tuple[Node, ...], budget: int | None) -> list[da.Array]:
-    """Dask arrays computing `roots`, each task within `budget` bytes (None: unbounded).
+def to_dask(roots: tuple[Node, ...], budget: int | None,
+            optimize: Optimizer = AUTO) -> list[da.Array]:
+    """Dask arrays computing `roots`, each task within `budget` bytes (None: unbounded), each
+    term's contraction ordered by `optimize`.
 
     Raises:
         MemoryBudgetError: some task cannot be made to fit; names the least found.
     """
     try:
-        return _build(roots, budget)
+        return _build(roots, budget, optimize)
     except MemoryBudgetError as error:
-        raise _checked(roots, budget, error) from None
+        raise _checked(roots, budget, error, optimize) from None
 
 
-def _build(roots, budget) -> list[da.Array]:
-    graph = _Graph(roots, budget)
+def _build(roots, budget, optimize) -> list[da.Array]:
+    graph = _Graph(roots, budget, optimize)
     return [graph.array(root) for root in roots]
 
 
-def _checked(roots, budget: int, error: MemoryBudgetError) -> MemoryBudgetError:
+def _checked(roots, budget: int, error: MemoryBudgetError, optimize) -> MemoryBudgetError:
     """The error to raise for `budget`, naming a budget that works: blocks are cut
     differently under another budget, so the one a failed search names is tried in turn."""
     what, required = str(error), error.required_bytes
     for _ in range(_ROUNDS):
         try:
-            _build(roots, required)
+            _build(roots, required, optimize)
             break
         except MemoryBudgetError as retry:
             required = max(retry.required_bytes, 2 * required)
@@ -137,8 +140,9 @@ class _Source:
 class _Graph:
     """The tasks computing some roots: one dict of tasks, and the dask inputs it reads."""
 
-    def __init__(self, roots, budget):
+    def __init__(self, roots, budget, optimize):
         self.budget = budget
+        self.optimize = optimize
         nodes = toposort(*roots)
         users = {}
         for n in nodes:
@@ -149,7 +153,7 @@ class _Graph:
         self.tasks: dict = {}
         self.inputs: list[da.Array] = []   # dask arrays the tasks read
         self.values: dict[Node, tuple[_Source, da.Array | None]] = {}
-        self.samples = _samples()
+        self.samples = _samples(optimize)
         self.token = uuid.uuid4().hex[:12]
         # the inputs' own chunks may make many tasks; the budget may add MAX_TASKS more
         self.max_tasks = MAX_TASKS + 4 * sum(
@@ -221,7 +225,7 @@ class _Graph:
             if room < 0:
                 return None
         try:
-            plan = plan_within((node,), room)
+            plan = plan_within((node,), room, optimize=self.optimize)
         except MemoryBudgetError:
             return None
         name = f"lazyein-{node.op.value}-{self.token}-{next(self.count)}"
@@ -312,8 +316,7 @@ class _Graph:
         keep = set(axis_labels(term.out))
         keep_order = [ix for ix in dict.fromkeys(axis_labels(term.out))
                       if any(ix in ls for *_, ls in values)]
-        path, _ = contraction_path([ls for *_, ls in values], keep_order, sizes,
-                                   self.samples.paths)
+        path, _ = self.samples.orders.path([ls for *_, ls in values], keep_order, sizes)
         for step in path[:-1]:
             picked = [values[i] for i in step]
             for i in sorted(step, reverse=True):
@@ -512,7 +515,7 @@ class _Graph:
             room = self.budget - reads - math.prod(shape) * dtype.itemsize
             if room <= 0 or self.samples.measure(term, shape, ((), False))[0] <= room:
                 room = None  # whole: it fits, or nothing would
-        key = (shape_key(term), shape, dtype.str, room)
+        key = (shape_key(term), shape, dtype.str, room, self.optimize)
         if (hit := _PROGRAMS.get(key)) is not None:
             _PROGRAMS.move_to_end(key)
             return hit
@@ -520,9 +523,9 @@ class _Graph:
         if room is not None:
             spec = self.samples.best(term, shape, room) or spec
         ranks, whole_order = spec
-        blocks = term_blocks(term, shape, ranks, self.samples.paths)
+        blocks = term_blocks(term, shape, ranks, self.samples.orders)
         hit = _PROGRAMS[key] = compile_term(term, shape, dtype, blocks, whole_order,
-                                            self.samples.paths)
+                                            self.samples.orders)
         if len(_PROGRAMS) > _PROGRAM_CACHE_SIZE:
             _PROGRAMS.popitem(last=False)
         return hit
@@ -532,14 +535,23 @@ class _Graph:
 # alike) on dask compiles nothing. Like the numpy plans' cache, `clear_plan_cache` empties it.
 _PROGRAMS: OrderedDict = OrderedDict()
 _PROGRAM_CACHE_SIZE = 1024
-_SAMPLES: list[Samples] = []
+_SAMPLES: dict[Optimizer, Samples] = {}
 
 
-def _samples() -> Samples:
-    """The pricing of slicings (cached by shape), shared by every graph while it stays small."""
-    if not _SAMPLES or len(_SAMPLES[0].cache) > 16 * _PROGRAM_CACHE_SIZE:
-        _SAMPLES[:] = [Samples()]
-    return _SAMPLES[0]
+def _samples(optimize: Optimizer) -> Samples:
+    """The pricing of slicings (cached by shape) with `optimize`'s orders, shared by every
+    graph of that optimizer while it stays small."""
+    hit = _SAMPLES.get(optimize)
+    if hit is None or len(hit.cache) > 16 * _PROGRAM_CACHE_SIZE:
+        _SAMPLES.pop(optimize, None)
+        if len(_SAMPLES) >= _OPTIMIZERS:
+            del _SAMPLES[next(iter(_SAMPLES))]
+        hit = _SAMPLES[optimize] = Samples(optimize=optimize)
+    return hit
+
+
+# optimizers whose pricings are kept at once (each holds its optimizer alive)
+_OPTIMIZERS = 8
 
 
 @register_cache  # so `lazyein.caches.clear` (and `clear_plan_cache`) empties these too

@@ -198,7 +198,10 @@ def _combine(session, node: Node, combo) -> Term | None:
 
 
 def _term_flops(term: Term) -> int:
-    """opt_einsum's FLOP count for contracting `term`'s factors in its best order."""
+    """opt_einsum's FLOP count for contracting `term`'s factors in its best order. Always
+    opt_einsum's "auto", whatever ``optimize=`` the compute was given: the lowering asks
+    this for every choice between expanding a sum and computing it first, where a quick
+    estimate is what is wanted (an expensive optimizer is spent on the terms' own orders)."""
     out = [s.label for ax in term.out for s in ax.subs]
     inputs = [list(dict.fromkeys(s.label for ax in f.axes for s in ax.subs))
               for f in term.factors]
