@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OPTIONAL = ("hypothesis", "pydot", "dask", "distributed", "scipy", "tqdm")
+OPTIONAL = ("hypothesis", "pydot", "dask", "distributed", "scipy", "tqdm", "cotengra")
 
 
 def _run(args, cwd, timeout=120):
