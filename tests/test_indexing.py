@@ -265,3 +265,22 @@ def test_indexing_chooses_entries_before_a_cast(cast):
     t = cast(E)[:5, :7]
     assert t.explain().flops <= 2 * 5 * 7 * 40 * 2, t.explain()
     assert_like_numpy(t.compute(max_bytes=4096), np.asarray(cast(E).compute())[:5, :7])
+
+
+@pytest.mark.parametrize("name", ["flipped eye", "strided eye", "rolled eye", "padded"])
+def test_kron_with_a_placed_or_reversed_factor_stays_a_view(name):
+    """A kron merges each pair of axes: one placed at an offset, reversed or strided (a
+    window) merges into a window of the kron's axis, computing nothing first."""
+    A, B = RNG.standard_normal((3, 4)), RNG.standard_normal((2, 3))
+    lazy, dense = {
+        "flipped eye": (le.eye(5)[::-1], np.eye(5)[::-1]),
+        "strided eye": (le.eye(6)[::2], np.eye(6)[::2]),
+        "rolled eye": (le.roll(le.eye(5), 1, 0), np.roll(np.eye(5), 1, 0)),
+        "padded": (le.pad(B, ((1, 0), (0, 2))), np.pad(B, ((1, 0), (0, 2)))),
+    }[name]
+    t = le.kron(A, lazy)
+    x = RNG.standard_normal(t.shape[1])
+    for expr, ref in ((t, np.kron(A, dense)), (t @ x, np.kron(A, dense) @ x),
+                      (le.kron(lazy, A), np.kron(dense, A))):
+        assert not expr.explain().materialized, expr.explain()
+        assert_like_numpy(expr.compute(), ref)
