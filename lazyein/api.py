@@ -92,7 +92,16 @@ class LazyTensor:
         index = basic_index(key, self.shape)
         if all(item == (0, n, 1) for item, n in zip(index, self.shape)) and None not in index:
             return self
-        return LazyTensor(Node(Op.INDEX, (self.node,), IndexArgs(index)))
+        # a map of each entry (a cast, conj, real, imag) commutes with choosing entries:
+        # chosen first, a cast of a 3 GB product costs the entries asked for
+        maps, node = [], self.node
+        while node.op is Op.ELEMENTWISE:
+            maps.append(node.arg)
+            node = node.src[0]
+        node = Node(Op.INDEX, (node,), IndexArgs(index))
+        for arg in reversed(maps):
+            node = Node(Op.ELEMENTWISE, (node,), arg)
+        return LazyTensor(node)
 
     def __array__(self, dtype=None, copy=None):
         if copy is False:

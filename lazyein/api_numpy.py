@@ -9,7 +9,7 @@ import numpy as np
 from .api import LazyTensor, _einsum_node, _node, diagonal, multiply, reshape, tensordot
 from .errors import ShapeError
 from .ir import Node, Op
-from .ops import AddArgs, DiagArgs, ElementwiseArgs, FullArgs
+from .ops import AddArgs, DiagArgs, ElementwiseArgs, FullArgs, ScaleArgs
 from .ops.elementwise import cast_scalar, real_dtype
 from .validate import SCALARS, as_axis, as_count, as_int, check_numeric, int_sequence
 
@@ -68,6 +68,8 @@ def full(shape, fill_value, dtype=None) -> LazyTensor:
                                            and not isinstance(fill_value, LazyTensor)):
         dtype = np.asarray(fill_value).dtype if dtype is None else np.dtype(dtype)
         check_numeric(dtype)
+        if isinstance(fill_value, int) and not isinstance(fill_value, bool):
+            np.array(fill_value, dtype)  # out of range raises OverflowError, as np.full does
         return _constant(shape, np.asarray(fill_value).item(), dtype)
     filled = broadcast_to(fill_value, shape)
     return filled if dtype is None else astype(filled, dtype)
@@ -129,8 +131,8 @@ def imag(a) -> LazyTensor:
     array([2., 0.])
     """
     x = _node(a)
-    if x.dtype.kind != "c":
-        return _constant(x.shape, 0, x.dtype)
+    if x.dtype.kind != "c":  # x times an exact 0: no terms, in x's library and on its device
+        return LazyTensor(Node(Op.SCALE, (x,), ScaleArgs(0, x.dtype)))
     return LazyTensor(Node(Op.ELEMENTWISE, (x,), ElementwiseArgs("imag", real_dtype(x.dtype))))
 
 

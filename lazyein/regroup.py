@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .sop import Axis, Sub, Term, map_term
+from .sop import Axis, Sub, Term, map_term, window
 
 __all__ = ["NoView", "reshaped", "split_label"]
 
@@ -123,6 +123,10 @@ def _regroup(term: Term, shape, target) -> Term:
         if len(o) == 1 and len(n) == 1:
             out[n[0]] = term.out[o[0]]
             continue
+        if len(n) == 1 and any(term.out[i].start != 0 or term.out[i].length != shape[i]
+                               or term.out[i].steps is not None for i in o):
+            out[n[0]] = _merged(term, [(term.out[i], shape[i]) for i in o])
+            continue
         for i in o:
             ax = term.out[i]
             if ax.start != 0 or ax.length != shape[i] or ax.steps is not None:
@@ -145,3 +149,18 @@ def _regroup(term: Term, shape, target) -> Term:
                     raise NoView
             out[j] = Axis(0, tuple(taken))
     return term._replace(out=tuple(out))
+
+
+def _merged(term: Term, axes) -> Axis:
+    """Output axes ``(axis, length)`` merged into one (C order), where some is a placed
+    range or a window: each is affine in its labels (``start + sum((offset + label) *
+    step)``), so the merge is too, a window over the new axis (a plain axis where its steps
+    are the subs' own C strides): a kron with a reversed or offset identity stays a view."""
+    start, subs, steps = 0, [], []
+    weight = math.prod(n for _, n in axes)
+    for ax, n in axes:
+        weight //= n
+        start += ax.start * weight
+        subs += ax.subs
+        steps += [st * weight for st in ax.strides]
+    return window(start, subs, steps)

@@ -121,12 +121,12 @@ def _canonical_keys(term: Term):
     def name(ix):
         return names.setdefault(ix, len(names))
 
-    out = tuple((ax.start, ax.steps, tuple((name(s.label), s.dim, s.offset) for s in ax.subs))
+    out = tuple((ax.start, _steps(ax), tuple((name(s.label), s.dim, s.offset) for s in ax.subs))
                 for ax in term.out)
     fixed = dict(names)
 
     def signature(f: Factor):
-        return (id(f.source), tuple((ax.start, ax.steps, tuple(
+        return (id(f.source), tuple((ax.start, _steps(ax), tuple(
             (fixed.get(s.label, -1), s.dim, s.offset) for s in ax.subs)) for ax in f.axes))
 
     factors = sorted(term.factors, key=signature)
@@ -138,11 +138,18 @@ def _canonical_keys(term: Term):
     for order in orders:
         local = dict(fixed)
         body = tuple((id(f.source), tuple(
-            (ax.start, ax.steps, tuple((local.setdefault(s.label, len(local)), s.dim, s.offset)
+            (ax.start, _steps(ax), tuple((local.setdefault(s.label, len(local)), s.dim, s.offset)
                                        for s in ax.subs)) for ax in f.axes))
             for f in itertools.chain.from_iterable(order))
         yield out, body, tuple(sorted((local[ix], d) for ix, d in term.sizes.items()
                                       if ix in local))
+
+
+def _steps(ax: Axis) -> tuple[int, ...]:
+    """`ax.steps` as a key that sorts against any other: a plain axis's () before a window's
+    (1, *steps) (None and a tuple do not compare: two factors of one source, one viewed
+    through a window, would fail to sort)."""
+    return () if ax.steps is None else (1, *ax.steps)
 
 
 def merge_terms(terms) -> list[Term]:

@@ -240,3 +240,47 @@ def test_describe_and_draw():
     t = le.lazy(A, name="A")[1, ::-2, None, 2:4]
     assert "index[1,4:-6:-2,None,2:4]" in repr(t) or "index[1,4:" in repr(t)
     assert "[1," in t.to_dot()
+
+
+@pytest.mark.parametrize("shape, step", [((2, 4), 2), ((4, 4), 3), ((3, 3), -2)])
+def test_strided_slice_of_a_merged_axis_times_one_entry(shape, step):
+    """A term split into windows by a strided slice of a merged axis, times a plain view of
+    the same source: the factors sort (a window's steps against a plain axis's)."""
+    X = np.arange(float(np.prod(shape))).reshape(shape)
+    r = le.reshape(le.lazy(X), (-1,))
+    flat = X.ravel()
+    for b in range(flat.size):
+        assert_like_numpy((r[::step] * r[b]).compute(), flat[::step] * flat[b])
+
+
+@pytest.mark.parametrize("cast", [
+    lambda t: t.astype(np.float32), lambda t: t.astype(int), lambda t: t.astype(bool),
+    lambda t: (t * 1j).real, lambda t: le.conj(t * (1 + 1j)),
+])
+def test_indexing_chooses_entries_before_a_cast(cast):
+    """An entrywise map commutes with choosing entries: a cast of a big product, indexed,
+    costs the entries asked for."""
+    A, B = RNG.standard_normal((300, 40)), RNG.standard_normal((40, 300))
+    E = le.lazy(A) @ B
+    t = cast(E)[:5, :7]
+    assert t.explain().flops <= 2 * 5 * 7 * 40 * 2, t.explain()
+    assert_like_numpy(t.compute(max_bytes=4096), np.asarray(cast(E).compute())[:5, :7])
+
+
+@pytest.mark.parametrize("name", ["flipped eye", "strided eye", "rolled eye", "padded"])
+def test_kron_with_a_placed_or_reversed_factor_stays_a_view(name):
+    """A kron merges each pair of axes: one placed at an offset, reversed or strided (a
+    window) merges into a window of the kron's axis, computing nothing first."""
+    A, B = RNG.standard_normal((3, 4)), RNG.standard_normal((2, 3))
+    lazy, dense = {
+        "flipped eye": (le.eye(5)[::-1], np.eye(5)[::-1]),
+        "strided eye": (le.eye(6)[::2], np.eye(6)[::2]),
+        "rolled eye": (le.roll(le.eye(5), 1, 0), np.roll(np.eye(5), 1, 0)),
+        "padded": (le.pad(B, ((1, 0), (0, 2))), np.pad(B, ((1, 0), (0, 2)))),
+    }[name]
+    t = le.kron(A, lazy)
+    x = RNG.standard_normal(t.shape[1])
+    for expr, ref in ((t, np.kron(A, dense)), (t @ x, np.kron(A, dense) @ x),
+                      (le.kron(lazy, A), np.kron(dense, A))):
+        assert not expr.explain().materialized, expr.explain()
+        assert_like_numpy(expr.compute(), ref)

@@ -327,3 +327,33 @@ def test_structural_zeros_never_multiply_inf():
     assert np.array_equal((le.zeros((2, 2)) @ x).compute(), np.zeros((2, 2)))
     got = (le.kron(le.eye(2), x) @ np.ones(4)).compute()
     assert np.isinf(got[0]) and not np.isnan(got).any()
+
+
+def test_safe_cast_of_arithmetic_rounds_as_numpy():
+    """numpy computes in the narrow dtype, then casts: so does a cast of a sum or product."""
+    a = np.array([3e38], np.float32)
+    with np.errstate(over="ignore"):
+        assert_like_numpy((le.lazy(a) * np.float32(10)).astype(np.float64).compute(),
+                          (a * np.float32(10)).astype(np.float64))
+    h = np.array([2048], np.float16)
+    assert_like_numpy((le.lazy(h) + np.array([1], np.float16)).astype(float).compute(),
+                      (h + np.array([1], np.float16)).astype(float))
+    x = np.array([1e8], np.float32)
+    assert ((le.lazy(x) + np.float32(1)).astype(float) - 1e8).compute()[0] == 0.0
+
+
+def test_imag_of_a_real_array_api_expression_stays_in_its_library():
+    xp = pytest.importorskip("array_api_strict")
+    a = le.lazy(xp.asarray(np.ones((2, 3))))
+    for t in (a.imag, le.imag(a @ a.T)):
+        result = t.compute()
+        assert type(result) is type(xp.asarray(0.0))
+        assert_like_numpy(np.asarray(result), np.zeros(t.shape))
+
+
+def test_full_with_an_out_of_range_int_raises_as_numpy():
+    with pytest.raises(OverflowError):
+        np.full((2,), 300, dtype=np.uint8)
+    with pytest.raises(OverflowError):
+        le.full((2,), 300, dtype=np.uint8)
+    assert_like_numpy(le.full((2,), -1, dtype=np.int8).compute(), np.full((2,), -1, np.int8))

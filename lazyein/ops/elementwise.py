@@ -17,10 +17,11 @@ array (`steps.Elementwise`), which the planner and the dask builder recognise in
   with two or more complex factors needs the product first, so the operand is computed whole
   and its real (imaginary) part viewed.
 - ``astype`` distributes only where the cast cannot change a term's maths: a safe cast of a
-  floating or complex operand (its terms are then computed in the wider dtype, as numpy would
-  round them); a single constant term (its coefficient cast); a single term that only views
-  one source, unscaled (the source cast instead). Anything else (float to int truncation of a
-  sum, a boolean "or" counted as ints) is cast whole, after the operand is computed.
+  single term that only places values (exact in the wider dtype: the term is promoted, no
+  copy); a single constant term (its coefficient cast); a single term that only views one
+  source, unscaled (the source cast instead). Anything else (a float32 product cast to
+  float64, which numpy rounds in float32 first; float to int truncation of a sum; a boolean
+  "or" counted as ints) is cast whole, after the operand is computed.
 """
 
 from __future__ import annotations
@@ -137,11 +138,14 @@ def _astype(session, node: Node, terms: list[Term]) -> list[Term] | None:
     """The cast distributed where it cannot change a term's maths; None otherwise."""
     (src,) = node.src
     dtype = node.arg.dtype
-    if src.dtype.kind in "fc" and np.can_cast(src.dtype, dtype, "safe"):
-        return terms  # computed in the wider dtype (the session promotes them to it)
     if len(terms) != 1:
-        return None
+        return None  # numpy adds the terms in the operand's dtype, then casts
     (t,) = terms
+    if np.can_cast(src.dtype, dtype, "safe") and t.coeff == 1 and len(t.factors) <= 1 \
+            and _only_views(t):
+        # values placed, no arithmetic: exact in the wider dtype, which the session promotes
+        # the term to (where there is arithmetic, numpy rounds it in the narrow dtype first)
+        return terms
     if not t.factors:  # a constant: its coefficient cast, as numpy casts each entry
         return [t._replace(coeff=cast_scalar(t.coeff, dtype), dtype=dtype)]
     if len(t.factors) == 1 and t.coeff == 1 and _only_views(t):
