@@ -84,7 +84,7 @@ def plan_for(roots, budget=None, stream_results=False, backend: Backend = NUMPY,
     else:
         caches.PLAN_CACHE.move_to_end(key)
     if keep:
-        caches.ROOT_PLANS.setdefault(roots[0], {})[setting] = (plan, arrays)
+        _keep(caches.ROOT_PLANS.setdefault(roots[0], {}), setting, (plan, arrays))
     return plan, arrays
 
 
@@ -166,7 +166,7 @@ def to_dask(roots, budget, optimize: Optimizer = AUTO):
                           "pip install 'lazyein[dask]'") from None
     arrays = build(roots, budget, optimize)
     if len(roots) == 1:
-        caches.ROOT_GRAPHS.setdefault(roots[0], {})[budget, optimize] = arrays
+        _keep(caches.ROOT_GRAPHS.setdefault(roots[0], {}), (budget, optimize), arrays)
     return arrays
 
 
@@ -262,3 +262,11 @@ def _progress_bar(total: int):
     except ImportError:
         raise ImportError("progress=True needs tqdm: pip install 'lazyein[progress]'") from None
     return tqdm(total=total, desc="lazyein", unit="chunk")
+
+
+def _keep(per_root: dict, key, value, most: int = 8):
+    """Keep `value` under `key` for one expression, forgetting its oldest setting past `most`
+    (a fresh optimizer object per compute would otherwise add an entry each time)."""
+    if key not in per_root and len(per_root) >= most:
+        del per_root[next(iter(per_root))]
+    per_root[key] = value

@@ -66,11 +66,19 @@ def _sublist_letters(sub, ranks: dict[int, int]) -> str:
 
 def _symbol(rank: int) -> str:
     """The letter of the `rank`-th smallest sublist label: A-Z, a-z, then characters from
-    U+00C0 up, skipping surrogates (increasing, so sorting letters sorts the labels)."""
+    U+00C0 up, skipping surrogates and whitespace (increasing, so sorting letters sorts the
+    labels; a space-like character would be read as a separator)."""
     if rank < len(_SUBLIST_LETTERS):
         return _SUBLIST_LETTERS[rank]
-    code = rank + 140
-    return chr(code if code < 0xD800 else code + 0x800)
+    while len(_MORE_LETTERS) <= rank - len(_SUBLIST_LETTERS):
+        code = ord(_MORE_LETTERS[-1]) + 1 if _MORE_LETTERS else 0xC0
+        while 0xD800 <= code < 0xE000 or chr(code).isspace():
+            code += 1
+        _MORE_LETTERS.append(chr(code))
+    return _MORE_LETTERS[rank - len(_SUBLIST_LETTERS)]
+
+
+_MORE_LETTERS: list[str] = []  # the letters past A-Z, a-z, made as far as asked for
 
 
 def parse_einsum(subscripts: str, shapes: tuple[tuple[int, ...], ...]):
