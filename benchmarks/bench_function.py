@@ -8,7 +8,6 @@ and 50 iterations of scipy's cg; (c) per-call overhead at 10 x 10.
 
 from __future__ import annotations
 
-import itertools
 import sys
 from pathlib import Path
 
@@ -19,17 +18,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "examples"))
 from gp_regression import hand_operator, rbf  # noqa: E402
-from harness import HEADER, rows, run  # noqa: E402
+from harness import HEADER, POOL, cycling, rows, run  # noqa: E402
 from problem4_convolution import operator_by_loop, shift_and_add  # noqa: E402
 
 import lazyein as le  # noqa: E402
-
-POOL = 8  # distinct inputs, cycled through: a new array each call
-
-
-def _cycling(fn, pool):
-    it = itertools.cycle(pool)
-    return lambda: fn(*next(it))
 
 
 def convolution(m, k, nch, nf, repeat) -> str:
@@ -45,9 +37,9 @@ def convolution(m, k, nch, nf, repeat) -> str:
 
     base, other = "sliding_window_view einsum", "shift-and-add (numpy)"
     medians = run({
-        base: _cycling(by_einsum, images),
-        other: _cycling(lambda image: shift_and_add(image, K), images),
-        "le.function (loop of pads)": _cycling(f, images),
+        base: cycling(by_einsum, images),
+        other: cycling(lambda image: shift_and_add(image, K), images),
+        "le.function (loop of pads)": cycling(f, images),
     }, baseline=base, repeat=repeat, calls=3, rtol=1e-9, atol=1e-9)
     return rows(f"function: conv {m}x{m}x{nch} * {k}x{k}x{nch}x{nf}, new image each call",
                 medians, base, others=(other,))
@@ -65,8 +57,8 @@ def gp(repeat) -> str:
     f = le.function(v, operator @ v)
     base = "hand (K1 @ V @ K2.T).ravel() + s * v"
     matvec = run({
-        base: _cycling(lambda b: (K1 @ b.reshape(n, n) @ K2.T).ravel() + s * b, vectors),
-        "le.function(v, op @ v)": _cycling(f, vectors),
+        base: cycling(lambda b: (K1 @ b.reshape(n, n) @ K2.T).ravel() + s * b, vectors),
+        "le.function(v, op @ v)": cycling(f, vectors),
     }, baseline=base, repeat=repeat, calls=5)
 
     from scipy.sparse.linalg import cg
@@ -93,9 +85,9 @@ def overhead(repeat) -> str:
     expression = opt_einsum.contract_expression(eq, (10, 10), (10, 10), (10, 10))
     base = "opt_einsum.contract_expression"
     chain = run({
-        base: _cycling(expression, triples),
-        "le.function": _cycling(f, triples),
-        "a @ b @ c (floor)": _cycling(lambda a, b, c: a @ b @ c, triples),
+        base: cycling(expression, triples),
+        "le.function": cycling(f, triples),
+        "a @ b @ c (floor)": cycling(lambda a, b, c: a @ b @ c, triples),
     }, baseline=base, repeat=repeat, calls=200)
 
     A, B = rng.standard_normal((10, 10)), rng.standard_normal((10, 10))
@@ -104,8 +96,8 @@ def overhead(repeat) -> str:
     vectors = [(rng.standard_normal(100),) for _ in range(64)]
     hand = "hand (A @ v.reshape(10, 10) @ B.T).ravel()"
     kron = run({
-        hand: _cycling(lambda x: (A @ x.reshape(10, 10) @ B.T).ravel(), vectors),
-        "le.function(v, kron(A, B) @ v)": _cycling(g, vectors),
+        hand: cycling(lambda x: (A @ x.reshape(10, 10) @ B.T).ravel(), vectors),
+        "le.function(v, kron(A, B) @ v)": cycling(g, vectors),
     }, baseline=hand, repeat=repeat, calls=200)
     return "\n".join((rows("function: overhead ij,jk,kl->il 10x10 (per call)", chain, base),
                       rows("function: overhead kron(A, B) @ v 10x10 (per call)", kron, hand)))

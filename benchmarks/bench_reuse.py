@@ -10,7 +10,6 @@ new vector; (c) a chain of 300 products of 20 x 20 matrices, built and computed 
 from __future__ import annotations
 
 import functools
-import itertools
 import statistics
 import sys
 import time
@@ -21,25 +20,18 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "examples"))
-from harness import HEADER, fmt_seconds, rows, run  # noqa: E402
+from harness import HEADER, POOL, cycling, fmt_seconds, rows, run  # noqa: E402
 from problem4_convolution import operator_by_loop, shift_and_add  # noqa: E402
 
 import lazyein as le  # noqa: E402
-
-POOL = 8  # distinct inputs, cycled through: a new array each call
-
-
-def _cycling(fn, pool):
-    it = itertools.cycle(pool)
-    return lambda: fn(next(it))
 
 
 def convolution(m=64, k=3, nch=3, nf=16, repeat=31) -> str:
     rng = np.random.default_rng(0)
     K = rng.standard_normal((k, k, nch, nf))
-    images = [rng.standard_normal((m, m, nch)) for _ in range(POOL)]
+    images = [(rng.standard_normal((m, m, nch)),) for _ in range(POOL)]
     W = operator_by_loop(K, m, m)  # built once, as a user keeps an operator
-    le.tensordot(W, images[0], 3).compute()  # and applied once before the timing
+    le.tensordot(W, images[0][0], 3).compute()  # and applied once before the timing
 
     def windowed(A):
         windows = np.lib.stride_tricks.sliding_window_view(A, (k, k), axis=(0, 1))
@@ -47,9 +39,9 @@ def convolution(m=64, k=3, nch=3, nf=16, repeat=31) -> str:
 
     base = "sliding_window_view einsum"
     medians = run({
-        base: _cycling(windowed, images),
-        "shift-and-add (numpy)": _cycling(lambda A: shift_and_add(A, K), images),
-        "lazyein tensordot(W, A, 3).compute(), new A": _cycling(
+        base: cycling(windowed, images),
+        "shift-and-add (numpy)": cycling(lambda A: shift_and_add(A, K), images),
+        "lazyein tensordot(W, A, 3).compute(), new A": cycling(
             lambda A: le.tensordot(W, A, 3).compute(), images),
     }, baseline=base, repeat=repeat, calls=POOL, rtol=1e-9, atol=1e-9)
     return rows(f"reuse: conv {m}x{m}x{nch} * {k}x{k}x{nch}x{nf}, new image", medians, base,
@@ -60,12 +52,12 @@ def gp_matvec(n=400, s=0.1, repeat=21) -> str:
     rng = np.random.default_rng(0)
     K1, K2 = (_rbf(n, length) for length in (0.05, 0.1))
     op = le.kron(K1, K2) + s * le.eye(n * n)
-    vectors = [rng.standard_normal(n * n) for _ in range(POOL)]
-    (op @ vectors[0]).compute()
+    vectors = [(rng.standard_normal(n * n),) for _ in range(POOL)]
+    (op @ vectors[0][0]).compute()
     base = "hand: (K1 @ V @ K2.T).ravel() + s v"
     medians = run({
-        base: _cycling(lambda v: (K1 @ v.reshape(n, n) @ K2.T).ravel() + s * v, vectors),
-        "lazyein (op @ v).compute(), new v": _cycling(lambda v: (op @ v).compute(), vectors),
+        base: cycling(lambda v: (K1 @ v.reshape(n, n) @ K2.T).ravel() + s * v, vectors),
+        "lazyein (op @ v).compute(), new v": cycling(lambda v: (op @ v).compute(), vectors),
     }, baseline=base, repeat=repeat, calls=POOL, rtol=1e-9, atol=1e-9)
     return rows(f"reuse: GP matvec kron(K1, K2) + s I, N={n * n}", medians, base)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 import time
 
 import numpy as np
 
-__all__ = ["HEADER", "run", "rows", "time_once", "fmt_seconds", "fmt_ratio"]
+__all__ = ["HEADER", "POOL", "run", "rows", "time_once", "fmt_seconds", "fmt_ratio", "cycling"]
 
 HEADER = ("| benchmark | candidate | median | ratio vs baseline | other ratios |\n"
           "|---|---|---:|---:|---|")
@@ -82,3 +83,13 @@ def rows(title: str, medians: dict[str, float], baseline: str, others=(), extra=
         notes = "; ".join(notes + ([extra[name]] if extra and name in extra else []))
         out.append(f"| {title} | {name} | {fmt_seconds(t)} | {ratio} | {notes} |")
     return "\n".join(out)
+
+
+POOL = 8  # distinct inputs a benchmark cycles through: a new array on each call
+
+
+def cycling(fn, pool):
+    """A call of `fn` on the next argument tuple of `pool`, round and round: each call meets
+    arrays it has not just seen (as an operator applied to new data does)."""
+    it = itertools.cycle(pool)
+    return lambda: fn(*next(it))

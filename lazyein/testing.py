@@ -109,3 +109,15 @@ def traced_peak(fn):
     finally:
         tracemalloc.stop()
     return result, peak
+
+
+def convolution_operator(K, m: int):
+    """PROBLEMS.md problem 4's operator W_K of an m x m image, written as its loop of pads
+    and stacks (what tests of big DAGs over one kernel build)."""
+    import lazyein as le
+
+    k = K.shape[0]
+    w = m - k + 1
+    rows = [le.stack([le.moveaxis(le.pad(K, ((i, m - i - k), (j, m - j - k), (0, 0), (0, 0))),
+                                  3, 0) for j in range(w)]) for i in range(w)]
+    return le.stack(rows)

@@ -13,19 +13,10 @@ from hypothesis import strategies as st
 import lazyein as le
 import strategies
 from lazyein import testing
-from lazyein.testing import traced_working_bytes
+from lazyein.testing import convolution_operator, traced_working_bytes
 
 MiB = 1 << 20
 rng = np.random.default_rng(0)
-
-
-def _conv_operator(K, m):
-    """The convolution operator of PROBLEMS.md problem 4, the loop of pads."""
-    k = K.shape[0]
-    w = m - k + 1
-    rows = [le.stack([le.moveaxis(le.pad(K, ((i, m - i - k), (j, m - j - k), (0, 0), (0, 0))),
-                                  3, 0) for j in range(w)]) for i in range(w)]
-    return le.stack(rows)
 
 
 # -- placeholders ---------------------------------------------------------------------------
@@ -315,7 +306,7 @@ def test_call_within_max_bytes():
     K = rng.standard_normal((3, 3, 3, 8))
     A = le.placeholder((40, 40, 3), name="A")
     budget = 256_000
-    f = le.function(A, le.tensordot(_conv_operator(K, 40), A, 3), max_bytes=budget)
+    f = le.function(A, le.tensordot(convolution_operator(K, 40), A, 3), max_bytes=budget)
     assert f.explain().peak_bytes <= budget
     image = rng.standard_normal((40, 40, 3))
     want = sum(image[a:a + 38, b:b + 38, :] @ K[a, b] for a in range(3) for b in range(3))
@@ -323,7 +314,7 @@ def test_call_within_max_bytes():
     got, working = traced_working_bytes(lambda: f(image))
     np.testing.assert_allclose(got, want)
     assert working <= budget + MiB, working
-    unlimited = le.function(A, le.tensordot(_conv_operator(K, 40), A, 3))
+    unlimited = le.function(A, le.tensordot(convolution_operator(K, 40), A, 3))
     assert unlimited.explain().peak_bytes > budget  # the budget did cut the work
 
 

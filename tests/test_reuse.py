@@ -11,18 +11,9 @@ from hypothesis import given, settings
 import lazyein as le
 import strategies
 from lazyein import caches, ir, lower, plan, runtime, signature
-from lazyein.testing import assert_like_numpy, traced_working_bytes
+from lazyein.testing import assert_like_numpy, convolution_operator, traced_working_bytes
 
 RNG = np.random.default_rng(7)
-
-
-def _conv_operator(K, m):
-    """PROBLEMS.md problem 4's loop of pads (W_K of an m x m image)."""
-    k = K.shape[0]
-    w = m - k + 1
-    rows = [le.stack([le.moveaxis(le.pad(K, ((i, m - i - k), (j, m - j - k), (0, 0), (0, 0))),
-                                  3, 0) for j in range(w)]) for i in range(w)]
-    return le.stack(rows)
 
 
 def _conv_numpy(A, K):
@@ -79,7 +70,7 @@ def test_operator_applied_to_new_vectors_plans_once(counted):
 def test_convolution_operator_reused_without_walking_it(counted):
     planned, walks, lowered = counted
     K = RNG.standard_normal((3, 3, 2, 4))
-    W = _conv_operator(K, 12)
+    W = convolution_operator(K, 12)
     A = RNG.standard_normal((12, 12, 2))
     assert_like_numpy(le.tensordot(W, A, 3).compute(), _conv_numpy(A, K))
     after_first = lowered.calls
@@ -135,7 +126,7 @@ def test_many_inputs_fall_back_to_a_walk():
 
 def test_kept_plans_and_terms_keep_no_array_alive():
     K = RNG.standard_normal((3, 3, 2, 4))
-    W = _conv_operator(K, 10)
+    W = convolution_operator(K, 10)
     refs = []
     for _ in range(3):
         A = RNG.standard_normal((10, 10, 2))
@@ -156,7 +147,7 @@ def test_first_compute_of_a_big_operator_holds_to_its_budget():
     """Signatures are made as nodes are built, and terms kept are few: a first compute of
     a loop of 3,600 pads allocates little beyond what its plan counts."""
     K = RNG.standard_normal((3, 3, 3, 8))
-    W = _conv_operator(K, 62)
+    W = convolution_operator(K, 62)
     A = RNG.standard_normal((62, 62, 3))
     t = le.tensordot(W, A, 3)
     caches.clear()
